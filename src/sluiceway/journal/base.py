@@ -1,0 +1,106 @@
+"""The journal interface: the durability point between sources and sinks.
+
+A *journal* is a set of *partitions*. A partition is an append-only log of opaque byte
+entries (encoded Records) numbered by a strictly increasing offset starting at 1. The
+embedded journal has one partition per writer process (``w0``, ``w1``, …); a JetStream
+journal maps a partition onto a stream.
+
+Contract every implementation keeps:
+
+* ``append(items)`` returns only once every item is durable (fsynced / acked by the
+  server). Concurrent appends may share one sync (group commit). Offsets returned are
+  the offsets assigned. When over its size limit it raises ``JournalFull`` and stores
+  nothing.
+* ``read(after, max_count, max_bytes)`` returns durable entries with offset > ``after``,
+  oldest first; at least one entry if any exists even when it alone exceeds max_bytes.
+* ``wait(after, timeout)`` returns True as soon as an entry with offset > ``after`` exists.
+* Consumers are named (one per sink). ``load_cursor``/``save_cursor`` persist a consumer's
+  ``Cursor`` durably: ``acked`` (every entry <= acked is done) and ``pending``, the exact
+  offset range of a batch being sent, so that after a crash the same batch is re-sent with
+  the same boundaries (sinks derive keys from them).
+* Space is reclaimed only for entries that every registered consumer has acked.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    acked: int = 0
+    pending: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionStats:
+    name: str
+    first_offset: int  # oldest entry still stored (0 when empty)
+    last_offset: int  # newest durable entry (0 when empty)
+    bytes: int  # bytes on disk for this partition
+
+
+class Partition(abc.ABC):
+    """One append-only log."""
+
+    name: str
+
+    @abc.abstractmethod
+    async def append(self, items: Sequence[bytes]) -> tuple[int, int]:
+        """Append ``items`` durably; return (first_offset, last_offset). Raises JournalFull."""
+
+    @abc.abstractmethod
+    async def read(self, after: int, max_count: int, max_bytes: int) -> list[Entry]:
+        """Durable entries with offset > after, oldest first."""
+
+    @abc.abstractmethod
+    async def wait(self, after: int, timeout: float) -> bool:
+        """Wait until an entry with offset > after exists; False on timeout."""
+
+    @abc.abstractmethod
+    async def load_cursor(self, consumer: str) -> Cursor: ...
+
+    @abc.abstractmethod
+    async def save_cursor(self, consumer: str, cursor: Cursor) -> None:
+        """Persist durably; then reclaim space every registered consumer has acked."""
+
+    @abc.abstractmethod
+    def stats(self) -> PartitionStats: ...
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+
+class Journal(abc.ABC):
+    """A set of partitions. Writers append to their own partition; delivery reads all."""
+
+    @abc.abstractmethod
+    async def open(self, consumers: Sequence[str]) -> None:
+        """Open (recovering from a crash) and register the named consumers."""
+
+    @abc.abstractmethod
+    def writer(self) -> Partition:
+        """The partition this process appends to."""
+
+    @abc.abstractmethod
+    def partitions(self) -> list[Partition]:
+        """Every partition this process delivers from (rescanned by refresh())."""
+
+    async def refresh(self) -> list[Partition]:
+        """Pick up partitions created by other processes since open. Default: none."""
+        return self.partitions()
+
+    @abc.abstractmethod
+    def full(self) -> float | None:
+        """None when appends are allowed; else seconds a client should wait (Retry-After)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...

@@ -1,0 +1,158 @@
+"""Load a configuration: YAML → ``${VAR}`` interpolation → ``SLUICE_…`` overrides → models.
+
+Validation errors are turned into one message per problem that names the key path
+(``sinks[0].batch.max_age``) and, for unknown keys, lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sluiceway import registry
+from sluiceway.config.interpolate import apply_env_overrides, interpolate, register_top_keys
+from sluiceway.config.model import DEFAULT_SINKS, TOP_KEYS, Config
+from sluiceway.errors import ConfigError
+
+register_top_keys(TOP_KEYS)
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read, interpolate, override and validate. ``overrides`` are CLI flags (dotted keys)."""
+    env = os.environ if env is None else env
+    tree: Any = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
+        try:
+            tree = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: invalid YAML: {e}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{p}: the top level must be a mapping of keys, not {type(tree).__name__}")
+    tree = interpolate(tree, env)
+    tree = apply_env_overrides(tree, env)
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = tree
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return validate_tree(tree)
+
+
+def validate_tree(tree: dict[str, Any]) -> Config:
+    tree = copy.deepcopy(tree)
+    raw_sinks = tree.pop("sinks", None)
+    try:
+        cfg = Config.model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(_format(e, Config, "")) from None
+    if raw_sinks is None:
+        raw_sinks = copy.deepcopy(DEFAULT_SINKS)
+    if not isinstance(raw_sinks, list):
+        raise ConfigError("sinks: must be a list of sink definitions")
+    sinks = []
+    names: set[str] = set()
+    for i, raw in enumerate(raw_sinks):
+        where = f"sinks[{i}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: must be a mapping with at least 'type'")
+        if "type" not in raw:
+            raise ConfigError(f"{where}.type: missing; valid types: {', '.join(sorted(registry.SINKS))}")
+        try:
+            cls = registry.sink_config_class(str(raw["type"]))
+        except ConfigError as e:
+            raise ConfigError(f"{where}.type: {e}") from None
+        raw = {"name": raw.get("name", raw["type"]), **raw}
+        try:
+            sink = cls.model_validate(raw)
+        except ValidationError as e:
+            raise ConfigError(_format(e, cls, where)) from None
+        if sink.name in names:
+            raise ConfigError(f"{where}.name: duplicate sink name {sink.name!r}")
+        names.add(sink.name)
+        sinks.append(sink)
+    cfg.sinks = sinks
+    return cfg
+
+
+def _format(err: ValidationError, model: type[BaseModel], prefix: str) -> str:
+    lines = []
+    for item in err.errors():
+        loc = [str(x) for x in item["loc"]]
+        key = _join(prefix, loc)
+        if item["type"] == "extra_forbidden":
+            valid = _valid_keys(model, loc[:-1])
+            hint = f"; valid keys: {', '.join(valid)}" if valid else ""
+            lines.append(f"{key}: unknown key{hint}")
+        elif item["type"] == "literal_error":
+            lines.append(f"{key}: {item['msg'].replace('Input should be', 'must be one of')}")
+        else:
+            msg = item["msg"].removeprefix("Value error, ")
+            lines.append(f"{key}: {msg}")
+    return "\n".join(lines)
+
+
+def _join(prefix: str, loc: list[str]) -> str:
+    out = prefix
+    for part in loc:
+        if part.isdigit():
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else part
+    return out or "config"
+
+
+def _valid_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
+    current: Any = model
+    for part in loc:
+        if part.isdigit():
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        current = next((a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)), ann)
+        if getattr(current, "__origin__", None) is list:
+            current = current.__args__[0]
+    fields = getattr(current, "model_fields", None)
+    return sorted(fields) if fields else []
+
+
+def dump_config(cfg: Config) -> dict[str, Any]:
+    """The effective configuration with secrets masked (``config show``)."""
+    data = cfg.model_dump(mode="json", exclude={"sinks"})
+    data["sinks"] = [s.model_dump(mode="json") for s in cfg.sinks]
+    return _mask_urls(data)
+
+
+_URL_PASSWORD = re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^/:@\s]*:)(?P<pw>[^@/\s]+)(?P<at>@)", re.I)
+
+
+def _mask_urls(value: Any) -> Any:
+    """Hide the password of every URL-shaped string (``postgresql://u:pw@h/db``)."""
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(lambda m: f"{m['pre']}**********{m['at']}", value)
+    if isinstance(value, dict):
+        return {k: _mask_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(v) for v in value]
+    return value

@@ -1,0 +1,83 @@
+"""The gateway's configuration model: one YAML file, validated strictly.
+
+Every section is a ``StrictModel``: unknown keys are errors. Sinks are validated by the
+config class their ``type`` names in ``registry.SINKS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from sluiceway.config.types import ByteSize, Duration, SinkConfigBase, StrictModel
+from sluiceway.record import valid_name
+
+
+class ServerConfig(StrictModel):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: ByteSize = 10 * 1024 * 1024
+    idempotency_window: Duration = 24 * 3600.0
+    streams: list[str] = []  # allowed stream names; empty = any valid name
+    shutdown_timeout: Duration = 30.0
+    token_cache_ttl: Duration = 5.0
+
+    @field_validator("streams")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if not valid_name(s):
+                raise ValueError(f"stream name {s!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
+        return v
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int) -> int:
+        if not 1 <= v <= 64:
+            raise ValueError("workers must be between 1 and 64")
+        return v
+
+
+class StoreConfig(StrictModel):
+    url: str | None = None  # default: sqlite:///<data_dir>/sluice.db
+
+
+class JournalConfig(StrictModel):
+    engine: Literal["embedded"] = "embedded"
+    segment_bytes: ByteSize = 64 * 1024 * 1024
+    max_bytes: ByteSize = 1024 * 1024 * 1024
+    when_full: Literal["reject"] = "reject"
+    fsync: bool = True
+
+
+class LogConfig(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(StrictModel):
+    data_dir: Path = Path("./sluice-data")
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    journal: JournalConfig = JournalConfig()
+    log: LogConfig = LogConfig()
+    sinks: list[SinkConfigBase] = []
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.data_dir / 'sluice.db'}"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.data_dir / "journal"
+
+
+DEFAULT_SINKS: list[dict[str, Any]] = [
+    {"name": "objects", "type": "object_store"},
+    {"name": "sql", "type": "sql"},
+]
+
+TOP_KEYS = set(Config.model_fields)

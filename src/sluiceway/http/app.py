@@ -1,0 +1,92 @@
+"""ASGI app assembly: routes, JSON errors for every failure, lifespan opening the gateway."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from sluiceway.errors import HTTPError
+from sluiceway.http.ingest import StreamEvents
+from sluiceway.http.openapi import openapi_spec, render_docs
+from sluiceway.telemetry.logging import get_logger
+
+if TYPE_CHECKING:
+    from sluiceway.runtime.gateway import Gateway
+
+log = get_logger("sluiceway.http")
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> Starlette:
+    spec = openapi_spec()
+
+    async def health(request: Request) -> Response:
+        return ORJSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        checks = await gateway.readiness()
+        ok = all(v == "ok" for v in checks.values())
+        return ORJSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def openapi(request: Request) -> Response:
+        return ORJSONResponse(spec)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(render_docs(spec))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPError)
+        return ORJSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    async def starlette_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        detail = exc.detail
+        if exc.status_code == 404:
+            detail = f"no route for {request.method} {request.url.path}; see /docs"
+        return ORJSONResponse({"error": code, "detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", path=request.url.path)
+        return ORJSONResponse({"error": "internal_error", "detail": "an internal error occurred; see the server log"},
+                              status_code=500)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        if manage_lifecycle:
+            await gateway.open()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await gateway.aclose()
+
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+        Route("/v1/streams/{stream}/events", StreamEvents(gateway), methods=["GET", "POST"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPError: http_error, StarletteHTTPException: starlette_error, Exception: server_error},
+    )
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,134 @@
+"""The OpenAPI document for the HTTP API, and a self-contained HTML page rendering it
+(no CDN: the gateway often runs where the internet is not reachable)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from sluiceway import __version__
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _err(desc: str) -> dict[str, Any]:
+    return {"description": desc, "content": {"application/json": {"schema": ERROR}}}
+
+
+def openapi_spec() -> dict[str, Any]:
+    stream = {"name": "stream", "in": "path", "required": True,
+              "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}
+    tenant_q = {"name": "tenant", "in": "query", "required": False,
+                "description": "Tenant to act for (default: the token's tenant; other tenants need an admin token). "
+                               "The X-Sluice-Tenant header does the same.",
+                "schema": {"type": "string"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "sluiceway", "version": __version__,
+                 "description": "Self-hosted ingestion gateway. Every 2xx on an ingest route means the data is "
+                                "fsynced in the journal. Errors are JSON: {\"error\", \"detail\"}."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "A token from `sluice tokens create`."}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "detail"],
+                          "properties": {"error": {"type": "string"}, "detail": {"type": "string"}}},
+                "Accepted": {"type": "object", "required": ["request_id", "accepted"],
+                             "properties": {"request_id": {"type": "string"}, "accepted": {"type": "integer"}}},
+                "Event": {"type": "object", "properties": {
+                    "id": {"type": "string", "description": "UUIDv7, time-ordered"},
+                    "tenant": {"type": "string"}, "stream": {"type": "string"}, "source": {"type": "string"},
+                    "received_at": {"type": "string", "format": "date-time"},
+                    "event_time": {"type": ["string", "null"], "format": "date-time"},
+                    "idempotency_key": {"type": ["string", "null"]},
+                    "payload": {"type": "object"}, "attachments": {"type": "array", "items": {"type": "object"}}}},
+                "EventPage": {"type": "object", "required": ["events", "next_cursor"], "properties": {
+                    "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                    "next_cursor": {"type": ["string", "null"]}}},
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/streams/{stream}/events": {
+                "post": {
+                    "summary": "Ingest events",
+                    "description": "Body: one JSON object, a JSON array of objects, or NDJSON "
+                                   "(Content-Type application/x-ndjson). Content-Encoding gzip is accepted; the size "
+                                   "limit applies after decompression too. Needs the `ingest` scope.",
+                    "parameters": [stream, tenant_q,
+                                   {"name": "Idempotency-Key", "in": "header", "required": False,
+                                    "description": "A repeat within the idempotency window returns the first "
+                                                   "response and stores nothing new.",
+                                    "schema": {"type": "string", "maxLength": 255}}],
+                    "requestBody": {"required": True, "content": {
+                        "application/json": {"schema": {"oneOf": [{"type": "object"},
+                                                                  {"type": "array", "items": {"type": "object"}}]}},
+                        "application/x-ndjson": {"schema": {"type": "string"}}}},
+                    "responses": {
+                        "202": {"description": "Durably accepted",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+                        "400": _err("Malformed JSON (names line/offset), a non-object event, a bad stream name"),
+                        "401": _err("Missing or invalid token"),
+                        "403": _err("Token lacks the scope or belongs to another tenant"),
+                        "404": _err("Unknown stream when streams are restricted"),
+                        "413": _err("Body over the limit (also after decompression)"),
+                        "415": _err("Unsupported content type or encoding"),
+                        "503": _err("Journal full; retry after the Retry-After header"),
+                    },
+                },
+                "get": {
+                    "summary": "Query stored events (oldest first)",
+                    "description": "Needs the `read` scope. Reads the SQL store, so events appear once the sql sink "
+                                   "has delivered them (about a second).",
+                    "parameters": [stream, tenant_q,
+                                   {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                                   {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                                   {"name": "limit", "in": "query",
+                                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                                   {"name": "cursor", "in": "query", "schema": {"type": "string"},
+                                    "description": "next_cursor of the previous page"}],
+                    "responses": {
+                        "200": {"description": "A page of events",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventPage"}}}},
+                        "400": _err("Bad parameter"), "401": _err("Missing or invalid token"),
+                        "403": _err("Token lacks the read scope or belongs to another tenant"),
+                    },
+                },
+            },
+            "/health": {"get": {"summary": "Liveness", "security": [],
+                                "responses": {"200": {"description": "The process is up"}}}},
+            "/ready": {"get": {"summary": "Readiness: journal writable, store reachable", "security": [],
+                               "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
+                                 "responses": {"200": {"description": "Text exposition format"}}}},
+        },
+    }
+
+
+def render_docs(spec: dict[str, Any]) -> str:
+    e = html.escape
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(spec['info']['title'])} API</title>",
+             "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+             "code,pre{background:#f4f4f4;padding:.1rem .3rem}h2{border-top:1px solid #ddd;padding-top:1rem}"
+             ".m{font-weight:bold;text-transform:uppercase;margin-right:.5rem}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:left}</style></head><body>",
+             f"<h1>{e(spec['info']['title'])} {e(spec['info']['version'])}</h1>",
+             f"<p>{e(spec['info']['description'])}</p><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p>"]
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            parts.append(f"<h2><span class='m'>{e(method)}</span><code>{e(path)}</code></h2>")
+            parts.append(f"<p><b>{e(op.get('summary', ''))}</b></p>")
+            if op.get("description"):
+                parts.append(f"<p>{e(op['description'])}</p>")
+            if op.get("parameters"):
+                parts.append("<table><tr><th>parameter</th><th>in</th><th>required</th><th>about</th></tr>")
+                for p in op["parameters"]:
+                    parts.append(f"<tr><td><code>{e(p['name'])}</code></td><td>{e(p['in'])}</td>"
+                                 f"<td>{'yes' if p.get('required') else 'no'}</td><td>{e(p.get('description', ''))}</td></tr>")
+                parts.append("</table>")
+            parts.append("<table><tr><th>status</th><th>meaning</th></tr>")
+            for code, r in op.get("responses", {}).items():
+                parts.append(f"<tr><td>{e(code)}</td><td>{e(r['description'])}</td></tr>")
+            parts.append("</table>")
+    parts.append("</body></html>")
+    return "".join(parts)

@@ -1,0 +1,29 @@
+"""Tiny raw-ASGI response helpers for the hot path (no Request/Response objects)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from sluiceway.errors import HTTPError
+
+_JSON = (b"content-type", b"application/json")
+
+
+async def send_json(send: Any, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    raw = [_JSON, (b"content-length", str(len(data)).encode())]
+    if headers:
+        raw.extend((k.lower().encode(), v.encode()) for k, v in headers.items())
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": data})
+
+
+def error_body(err: HTTPError) -> bytes:
+    return orjson.dumps({"error": err.code, "detail": err.detail})
+
+
+async def send_error(send: Any, err: HTTPError) -> None:
+    await send_json(send, err.status, error_body(err), err.headers)

@@ -1,0 +1,918 @@
+"""The embedded journal: append-only segment files in the data dir.
+
+Design
+======
+
+On disk::
+
+    <dir>/partitions/<name>/            one partition per writing process: w0, w1, … (or writer_name)
+        writer.lock                     flock(LOCK_EX | LOCK_NB) held by the process writing it
+        00000000000000000001.seg        segments, named by the offset of their first frame (%020d)
+        00000000000000052311.seg        the last one is the *active* segment
+        cursors/<consumer>.json         {"acked": N, "pending": [a, b] | null}
+
+A segment is a sequence of frames, all integers little endian::
+
+    u32 length | u32 crc32(offset bytes + payload) | u64 offset | payload (length bytes)
+
+The offset bytes and the payload are contiguous, so the crc is ``zlib.crc32(frame[8:])``: it
+catches flipped bits, torn writes, and frames that are intact but in the wrong place.
+
+Invariants
+----------
+1. Offsets start at 1 and strictly increase. Inside a segment they are contiguous and the first
+   frame's offset is the segment's name. Between segments there may be a gap (rule 7), never
+   an overlap or a step back.
+2. Only the last segment of a partition is ever written, only by the process holding
+   ``writer.lock``. A segment file is created (and its directory fsynced) by the same call that
+   writes and syncs its first frames, and only after the previous segment was fully written and
+   synced. So a segment is never empty except as a crash leftover at the tail, and a segment
+   that is not last is complete.
+3. ``append`` returns only after its frames were written and ``fdatasync``-ed (group commit:
+   everything queued meanwhile shares one ``os.write`` and one sync, done in a dedicated thread
+   so the event loop keeps running). In this process readers never see bytes past the last sync.
+4. Hence after a crash the only possible damage is a *torn tail*: frames at the end of the last
+   segment that were never acknowledged. Opening the writer scans the last segment and truncates
+   it (then fsyncs) at the first frame that is short, has an impossible length or fails its crc;
+   a tail segment left empty is deleted. Anything else - damage in a segment that is not last, a
+   frame with a good crc but the wrong offset - raises ``JournalCorrupt``: acknowledged data is
+   never dropped silently. Segments that are not last are checked cheaply on open (their first
+   frame) and fully on every read (crc of every frame).
+5. Each consumer (one per sink) has a cursor per partition: ``acked`` (everything <= acked is
+   delivered) and ``pending`` (the exact range of the batch in flight, re-sent with the same
+   boundaries after a crash). Cursor files are replaced atomically: tmp file, fsync, rename,
+   fsync of the directory.
+6. Space is reclaimed after each ``save_cursor``, by whole segments: a segment is deleted when
+   its last offset (the next segment's first minus one) is <= min(acked) over the consumers
+   registered with ``open`` (a consumer without a cursor file has acked 0; with no registered
+   consumer nothing is deleted). The last segment is never deleted. ``segment_bytes`` is capped
+   at ``max_bytes / 4`` so a fully acknowledged partition always drops back under the limit.
+7. Offsets are never reused. A cursor can be ahead of the recovered tail only after an OS crash
+   (a reader in another process saw frames that were written but not yet synced); the writer
+   then continues after the highest acked/pending offset in a new segment, so new data can never
+   hide behind an old acknowledgement.
+
+When full
+---------
+The partition's size is the bytes of its segment files (plus appends queued but not yet
+written). An append that would take it past ``max_bytes`` raises ``JournalFull(retry_after)``
+and stores nothing; receivers turn that into 503 + Retry-After. ``full()`` answers the same
+question a little early (when less than min(64 KiB, max_bytes / 16) is left) so a receiver can
+refuse before reading a body. Space comes back only through reclaim (rule 6).
+
+Processes
+---------
+Every process that ingests opens the same data dir as a writer and takes its own partition:
+``writer_name`` if given, else the first of ``w0, w1, …`` whose lock is free (a restarted worker
+reuses a free one and recovers it). All other partitions on disk are opened read-only: they are
+followed by polling the last segment's size (``poll_interval``) and only frames that are
+complete with a good crc are trusted; an incomplete frame at the end is "not written yet", never
+truncated (its writer may be mid-write, or dead and recovered when its partition is next taken).
+A roll is noticed by listing the directory; the older segment must then be complete. Any process
+may save cursors of any partition and reclaim its segments; a process that finds files gone
+rescans. Running two deliveries of the same consumer on the same partition is the caller's bug.
+
+Reading is cheap at the tail: each partition remembers where the last reads stopped (offset ->
+file position) and keeps a sparse offset -> position index per segment, so a read never rescans
+a segment from its start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import fcntl
+import itertools
+import logging
+import os
+import re
+import struct
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import orjson
+
+from ..errors import JournalCorrupt, JournalError, JournalFull
+from ..record import valid_name
+from .base import Cursor, Entry, Journal, Partition, PartitionStats
+
+__all__ = ["EmbeddedJournal", "EmbeddedPartition"]
+
+log = logging.getLogger(__name__)
+
+HEADER = struct.Struct("<IIQ")  # length, crc32(offset bytes + payload), offset
+HDR = HEADER.size
+_U64 = struct.Struct("<Q")
+MAX_FRAME = 1 << 30  # a longer length field is damage, not data
+INDEX_EVERY = 64 * 1024  # sparse index granularity (bytes)
+CHUNK = 256 * 1024  # first read size; doubles up to MAX_CHUNK within one read
+MAX_CHUNK = 8 * 1024 * 1024
+FOLLOW_BUDGET = 8 * 1024 * 1024  # bytes verified per follow() of another process's partition
+COMMIT_BYTES = 8 * 1024 * 1024  # a group commit takes queued appends up to about this size
+FULL_RETRY_AFTER = 1.0
+RESCAN_EVERY = 0.25  # seconds between rescans of our own partition (others may reclaim it)
+_SEG_RE = re.compile(r"(\d{20})\.seg\Z")
+_CONSUMER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
+_tmp_counter = itertools.count()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mkdir(path: Path, sync: bool) -> None:
+    """Create ``path`` (and parents) making every new directory entry durable."""
+    if path.is_dir():
+        return
+    _mkdir(path.parent, sync)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return
+    if sync:
+        _fsync_dir(path.parent)
+
+
+class _Segment:
+    __slots__ = ("first", "path", "size", "next_off", "fd", "ino", "gone", "idx_off", "idx_pos")
+
+    def __init__(self, first: int, path: Path) -> None:
+        self.first = first
+        self.path = path
+        self.size = 0  # trusted bytes: durable (own), verified (followed) or the whole file
+        self.next_off = first  # offset of the frame starting at `size` (meaningful at the tail)
+        self.fd: int | None = None
+        self.ino = 0
+        self.gone = False
+        self.idx_off = [first]  # sparse index: offsets of some frames ...
+        self.idx_pos = [0]  # ... and where they start
+
+    def open_fd(self) -> int:
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            self.ino = os.fstat(self.fd).st_ino
+        return self.fd
+
+    def note(self, off: int, pos: int) -> None:
+        if pos - self.idx_pos[-1] >= INDEX_EVERY and off > self.idx_off[-1]:
+            self.idx_off.append(off)
+            self.idx_pos.append(pos)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+
+
+def _scan(seg: _Segment, limit: int, budget: int | None = None) -> str:
+    """Advance ``seg.size``/``seg.next_off`` over valid frames up to byte ``limit``.
+
+    Returns "end" (reached limit), "budget", "torn" (short frame, bad length or bad crc at
+    ``seg.size``) or "offset" (good crc, wrong offset: never a torn write).
+    """
+    fd = seg.open_fd()
+    crc32, unpack = zlib.crc32, HEADER.unpack_from
+    pos, expected = seg.size, seg.next_off
+    stop = limit if budget is None else min(limit, pos + budget)
+    want, status = CHUNK, "end"
+    while pos < limit:
+        if pos >= stop:
+            status = "budget"
+            break
+        buf = os.pread(fd, min(want, limit - pos), pos)
+        n, i = len(buf), 0
+        mv = memoryview(buf)
+        length = 0
+        while n - i >= HDR:
+            length, crc, off = unpack(buf, i)
+            j = i + HDR + length
+            if length > MAX_FRAME:
+                status = "torn"
+                break
+            if j > n:
+                break
+            if crc32(mv[i + 8 : j]) != crc:
+                status = "torn"
+                break
+            if off != expected:
+                status = "offset"
+                break
+            i = j
+            expected += 1
+        pos += i
+        seg.size, seg.next_off = pos, expected
+        seg.note(expected, pos)
+        if status != "end":
+            break
+        if i == 0:  # not one whole frame in buf
+            if n < HDR or pos + HDR + length > limit:
+                status = "torn"
+                break
+            want = HDR + length
+        else:
+            want = CHUNK
+    return status
+
+
+class EmbeddedPartition(Partition):
+    """One partition directory; writable when this process holds its lock (``lock_fd``)."""
+
+    def __init__(self, journal: EmbeddedJournal, name: str, lock_fd: int | None) -> None:
+        self.name = name
+        self.dir = journal.path / "partitions" / name
+        self._j = journal
+        self._lock_fd = lock_fd
+        self._own = lock_fd is not None
+        self._segs: list[_Segment] = []
+        self._firsts: list[int] = []
+        self._last = 0  # newest entry stored (durable / verified), 0 if none seen
+        self._next = 1  # next offset to assign (own)
+        self._roll = True  # next commit starts a new segment (own)
+        self._closed_bytes = 0  # bytes of segments before the active one (own)
+        self._hints: dict[int, tuple[_Segment, int]] = {}  # next offset -> (segment, position)
+        self._queue: list[tuple[Sequence[bytes], asyncio.Future, int]] = []
+        self._queued = 0
+        self._wake = asyncio.Event()
+        self._data = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing = False
+        self._closed = False
+        self._rescanned_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"<EmbeddedPartition {self.name} {'writer' if self._own else 'reader'} last={self._last}>"
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def _seg_path(self, first: int) -> Path:
+        return self.dir / f"{first:020d}.seg"
+
+    def _list(self) -> list[int]:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return sorted(int(m.group(1)) for m in map(_SEG_RE.match, names) if m)
+
+    def _set_segs(self, segs: list[_Segment]) -> None:
+        self._segs = segs
+        self._firsts = [s.first for s in segs]
+
+    def _recover(self) -> None:
+        """Writer open (blocking): truncate a torn tail, find the next offset (rule 4, 7)."""
+        sync = self._j.fsync
+        _mkdir(self.dir / "cursors", sync)
+        firsts = self._list()
+        floor = 1
+        tail: _Segment | None = None
+        while firsts:
+            seg = _Segment(firsts[-1], self._seg_path(firsts[-1]))
+            seg.fd = os.open(seg.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            size = os.fstat(seg.fd).st_size
+            status = _scan(seg, size)
+            if status == "offset":
+                seg.close()
+                raise JournalCorrupt(f"{seg.path}: frame at byte {seg.size} has the wrong offset")
+            if seg.size < size:
+                log.warning("journal %s: truncating torn tail of %s at byte %d (%d bytes)",
+                            self.name, seg.path.name, seg.size, size - seg.size)
+                os.ftruncate(seg.fd, seg.size)
+                if sync:
+                    os.fsync(seg.fd)
+            if seg.size:
+                tail = seg
+                break
+            seg.close()  # an empty tail segment holds nothing acknowledged
+            floor = max(floor, seg.first)
+            os.unlink(seg.path)
+            if sync:
+                _fsync_dir(self.dir)
+            firsts.pop()
+        segs = []
+        for first in firsts[:-1]:
+            seg = _Segment(first, self._seg_path(first))
+            seg.size = os.stat(seg.path).st_size
+            self._check_head(seg)
+            segs.append(seg)
+        self._closed_bytes = sum(s.size for s in segs)
+        if tail is not None:
+            segs.append(tail)
+            self._last = tail.next_off - 1
+        self._set_segs(segs)
+        hi = 0
+        for path in (self.dir / "cursors").glob("*.json"):
+            cur = self._read_cursor_file(path)
+            hi = max(hi, cur.acked, cur.pending[1] if cur.pending else 0)
+        self._next = max(self._last + 1, hi + 1, floor)
+        self._roll = tail is None or self._next != self._last + 1
+        if tail is not None and self._next != self._last + 1:
+            log.warning("journal %s: cursors are ahead of the tail (%d > %d); continuing at %d",
+                        self.name, hi, self._last, self._next)
+
+    def _check_head(self, seg: _Segment) -> None:
+        """Cheap open-time check of a segment that is not last: its first frame."""
+        fd = seg.open_fd()
+        head = os.pread(fd, HDR, 0)
+        ok = len(head) == HDR
+        if ok:
+            length, crc, off = HEADER.unpack(head)
+            ok = off == seg.first and HDR + length <= seg.size
+            if ok:
+                ok = zlib.crc32(os.pread(fd, length, HDR), zlib.crc32(head[8:])) == crc
+        if not ok:
+            raise JournalCorrupt(f"{seg.path}: first frame is damaged")
+
+    def _open_foreign(self) -> None:
+        """Reader open (blocking): follow from the last non-empty segment."""
+        segs = []
+        for first in self._list():
+            seg = _Segment(first, self._seg_path(first))
+            try:
+                seg.size = os.stat(seg.path).st_size
+            except FileNotFoundError:
+                continue
+            segs.append(seg)
+        while len(segs) > 1 and segs[-1].size == 0:
+            segs.pop()
+        if segs:
+            segs[-1].size = 0
+        self._set_segs(segs)
+        self._follow(budget=None)
+
+    # -- following another process's partition -------------------------------------------
+
+    def _follow(self, budget: int | None = FOLLOW_BUDGET) -> None:
+        """Trust new complete frames of a partition written by another process.
+
+        Verifies at most ``budget`` bytes (None: no limit) so a large backlog is taken in steps.
+        """
+        left = budget
+        while left is None or left > 0:
+            if not self._segs:
+                firsts = self._list()
+                if not firsts:
+                    return
+                self._adopt(firsts[0])
+                continue
+            seg = self._segs[-1]
+            try:
+                fd = seg.open_fd()
+            except FileNotFoundError:
+                self._drop([seg])
+                continue
+            status, used = self._verify(seg, os.fstat(fd).st_size, left)
+            if status == "budget":
+                return
+            if left is not None:
+                left -= used
+            later = [f for f in self._list() if f > seg.first]
+            if not later:
+                try:
+                    replaced = os.stat(seg.path).st_ino != seg.ino
+                except FileNotFoundError:
+                    replaced = True
+                if replaced:  # an empty tail removed (and maybe recreated) by a recovering writer
+                    self._drop([seg])
+                    continue
+                return
+            size = os.fstat(fd).st_size  # it rolled: the segment is complete now (rule 2)
+            status, used = self._verify(seg, size, left)
+            if status == "budget":
+                return
+            if left is not None:
+                left -= used
+            if seg.size != size:
+                raise JournalCorrupt(f"{seg.path}: damaged frame at byte {seg.size} before a newer segment")
+            self._adopt(later[0])
+
+    def _verify(self, seg: _Segment, size: int, budget: int | None) -> tuple[str, int]:
+        """Scan a followed segment up to ``size``; (status, bytes verified)."""
+        if size <= seg.size:
+            return "end", 0
+        before, start = seg.next_off, seg.size
+        status = _scan(seg, size, budget)
+        if seg.next_off > before:
+            self._last = max(self._last, seg.next_off - 1)
+        if status == "offset":
+            raise JournalCorrupt(f"{seg.path}: frame at byte {seg.size} has the wrong offset")
+        return status, seg.size - start
+
+    def _adopt(self, first: int) -> None:
+        self._segs.append(_Segment(first, self._seg_path(first)))
+        self._firsts.append(first)
+
+    def _drop(self, victims: list[_Segment]) -> None:
+        for seg in victims:
+            seg.gone = True
+            seg.close()
+        self._set_segs([s for s in self._segs if not s.gone])
+
+    def _rescan(self) -> None:
+        """Notice segments deleted by another process (and new data, for a followed partition)."""
+        on_disk = set(self._list())
+        active = self._segs[-1] if self._own and self._segs else None
+        self._drop([s for s in self._segs if s.first not in on_disk and s is not active])
+        if self._own:
+            self._closed_bytes = sum(s.size for s in self._segs[:-1])
+        else:
+            self._follow()
+
+    # -- appending ----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"journal-{self.name}")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"journal-{self.name}")
+
+    def _used(self) -> int:
+        active = self._segs[-1].size if self._segs else 0
+        return self._closed_bytes + active + self._queued
+
+    def _over(self, extra: int) -> bool:
+        if self._used() + extra <= self._j.max_bytes:
+            return False
+        self._maybe_rescan()  # someone else may have reclaimed
+        return self._used() + extra > self._j.max_bytes
+
+    def _maybe_rescan(self) -> None:
+        now = time.monotonic()
+        if now - self._rescanned_at >= RESCAN_EVERY:
+            self._rescanned_at = now
+            self._rescan()
+
+    def full(self) -> float | None:
+        """Retry-After seconds when less than min(64 KiB, max_bytes / 16) is left, else None."""
+        if self._own and self._over(min(64 * 1024, self._j.max_bytes // 16)):
+            return FULL_RETRY_AFTER
+        return None
+
+    async def append(self, items: Sequence[bytes]) -> tuple[int, int]:
+        if not self._own:
+            raise JournalError(f"journal partition {self.name} is read-only in this process")
+        if self._closing or self._task is None:
+            raise JournalError(f"journal partition {self.name} is closed")
+        if not items:
+            return self._next, self._next - 1
+        nbytes = sum(map(len, items)) + HDR * len(items)
+        if self._over(nbytes):
+            raise JournalFull(
+                f"journal partition {self.name} is full ({self._used()} of {self._j.max_bytes} bytes)",
+                retry_after=FULL_RETRY_AFTER,
+            )
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.append((items, fut, nbytes))
+        self._queued += nbytes
+        self._wake.set()
+        return await fut
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await self._commit()
+        except BaseException as exc:
+            err = JournalError(f"journal partition {self.name} writer stopped: {exc!r}")
+            for _, fut, _ in self._queue:
+                if not fut.done():
+                    fut.set_exception(err)
+            self._queue.clear()
+            self._closing = True
+            raise
+
+    async def _commit(self) -> None:
+        """Write everything queued with one write and one sync (group commit)."""
+        queue, total, cut = self._queue, 0, 0
+        while cut < len(queue) and (cut == 0 or total < COMMIT_BYTES):
+            total += queue[cut][2]
+            cut += 1
+        batch, self._queue = queue[:cut], queue[cut:]
+        parts: list[bytes] = []
+        add, pack, pack_off, crc32 = parts.append, HEADER.pack, _U64.pack, zlib.crc32
+        first = off = self._next
+        done = []
+        for items, fut, _ in batch:
+            if fut.cancelled():
+                continue
+            start = off
+            for data in items:
+                add(pack(len(data), crc32(data, crc32(pack_off(off))), off))
+                add(data)
+                off += 1
+            done.append((fut, start, off - 1))
+        if not done:
+            self._queued -= total
+            return
+        buf = b"".join(parts)
+        seg = self._segs[-1] if self._segs else None
+        new = self._roll or seg is None or seg.size >= self._j.segment_bytes
+        new_path = self._seg_path(first) if new else None
+        keep = 0 if seg is None else seg.size
+        try:
+            fd, took = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._write, None if new else seg.fd, new_path, buf, keep
+            )
+        except OSError as exc:
+            self._queued -= total
+            err = JournalError(f"journal partition {self.name}: write failed: {exc}")
+            for fut, _, _ in done:
+                if not fut.done():
+                    fut.set_exception(err)
+            return
+        self._queued -= total
+        if new_path is not None:
+            if seg is not None:
+                self._closed_bytes += seg.size
+            seg = _Segment(first, new_path)
+            seg.fd = fd
+            self._segs.append(seg)
+            self._firsts.append(first)
+            self._roll = False
+        seg.note(first, seg.size)
+        seg.size += len(buf)
+        seg.next_off = off
+        self._next, self._last = off, off - 1
+        for fut, a, b in done:
+            if not fut.done():
+                fut.set_result((a, b))
+        self._notify()
+        if self._j.fsync_observer is not None:
+            self._j.fsync_observer(took)
+
+    def _write(self, fd: int | None, new_path: Path | None, buf: bytes, keep: int) -> tuple[int, float]:
+        """Executor thread: [create segment + fsync dir], write all, fdatasync; (fd, seconds)."""
+        started = time.perf_counter()
+        if new_path is not None:
+            fd = os.open(new_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        assert fd is not None
+        try:
+            if new_path is not None and self._j.fsync:
+                _fsync_dir(self.dir)
+            view = memoryview(buf)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self._j.fsync:
+                os.fdatasync(fd)
+        except BaseException:
+            if new_path is not None:
+                os.close(fd)
+                try:
+                    os.unlink(new_path)
+                except OSError:
+                    pass
+            else:
+                try:
+                    os.ftruncate(fd, keep)
+                except OSError:
+                    pass
+            raise
+        return fd, time.perf_counter() - started
+
+    def _notify(self) -> None:
+        event, self._data = self._data, asyncio.Event()
+        event.set()
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def read(self, after: int, max_count: int, max_bytes: int) -> list[Entry]:
+        if self._closed:
+            raise JournalError(f"journal partition {self.name} is closed")
+        start = after + 1
+        if start > self._last:
+            if self._own:
+                return []
+            self._follow()
+            if start > self._last:
+                return []
+        if max_count <= 0 or not self._segs:
+            return []
+        try:
+            return self._collect(start, max_count, max_bytes)
+        except FileNotFoundError:  # reclaimed by another process meanwhile
+            self._rescan()
+            return self._collect(start, max_count, max_bytes) if self._segs else []
+
+    def _locate(self, start: int) -> tuple[int, int, int]:
+        """(segment index, position, offset of the frame there) to start reading ``start``."""
+        hint = self._hints.get(start)
+        if hint is not None and not hint[0].gone:
+            k = bisect.bisect_right(self._firsts, hint[0].first) - 1
+            if k >= 0 and self._segs[k] is hint[0]:
+                return k, hint[1], start
+        k = bisect.bisect_right(self._firsts, start) - 1
+        if k < 0:
+            return 0, 0, self._segs[0].first
+        seg = self._segs[k]
+        j = bisect.bisect_right(seg.idx_off, start) - 1
+        return k, seg.idx_pos[j], seg.idx_off[j]
+
+    def _collect(self, start: int, max_count: int, max_bytes: int) -> list[Entry]:
+        segs = self._segs
+        k, pos, expected = self._locate(start)
+        seg = segs[k]
+        crc32, unpack = zlib.crc32, HEADER.unpack_from
+        out: list[Entry] = []
+        total, want, stop = 0, CHUNK, False
+        while True:
+            if pos >= seg.size:
+                if k + 1 >= len(segs):
+                    break
+                k += 1
+                seg, pos, expected, want = segs[k], 0, segs[k].first, CHUNK
+                continue
+            fd = seg.fd if seg.fd is not None else seg.open_fd()
+            n_req = min(seg.size - pos, want)
+            buf = os.pread(fd, n_req, pos)
+            n, i, length = len(buf), 0, 0
+            if n < n_req:
+                raise JournalCorrupt(f"{seg.path}: file ends at byte {pos + n}, expected {seg.size}")
+            mv = memoryview(buf)
+            while n - i >= HDR:
+                length, crc, off = unpack(buf, i)
+                j = i + HDR + length
+                if j > n:
+                    break
+                if off != expected or crc32(mv[i + 8 : j]) != crc:
+                    raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos + i} (offset {expected})")
+                if off >= start:
+                    if out and total + length > max_bytes:
+                        stop = True
+                        break
+                    out.append(Entry(off, buf[i + HDR : j]))
+                    total += length
+                    i = j
+                    expected += 1
+                    if len(out) >= max_count or total >= max_bytes:
+                        stop = True
+                        break
+                    continue
+                i = j
+                expected += 1
+            if i == 0 and not stop:
+                if n < HDR or pos + HDR + length > seg.size:
+                    raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos} (offset {expected})")
+                want = HDR + length
+                continue
+            pos += i
+            seg.note(expected, pos)
+            if stop:
+                break
+            want = min(want * 2, MAX_CHUNK)
+        if len(self._hints) >= 1024:
+            self._hints.clear()
+        self._hints[expected] = (seg, pos)
+        return out
+
+    async def wait(self, after: int, timeout: float) -> bool:
+        if self._last > after:
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._closed:
+            if not self._own:
+                self._follow()
+            if self._last > after:
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            if not self._own:
+                await asyncio.sleep(min(self._j.poll_interval, remaining))
+                continue
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._data.wait()
+            except TimeoutError:
+                return self._last > after
+        return self._last > after
+
+    # -- cursors and reclaim -----------------------------------------------------------------
+
+    def _cursor_path(self, consumer: str) -> Path:
+        if not _CONSUMER_RE.match(consumer):
+            raise JournalError(f"invalid consumer name {consumer!r}")
+        return self.dir / "cursors" / f"{consumer}.json"
+
+    @staticmethod
+    def _read_cursor_file(path: Path) -> Cursor:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return Cursor()
+        try:
+            d = orjson.loads(raw)
+            acked, pending = d["acked"], d.get("pending")
+            if not isinstance(acked, int) or acked < 0:
+                raise ValueError("acked must be a non-negative integer")
+            if pending is not None:
+                a, b = pending
+                if not (isinstance(a, int) and isinstance(b, int) and 0 < a <= b):
+                    raise ValueError("pending must be [first, last]")
+                pending = (a, b)
+        except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as exc:
+            raise JournalCorrupt(f"{path}: bad cursor file: {exc}") from None
+        return Cursor(acked, pending)
+
+    async def load_cursor(self, consumer: str) -> Cursor:
+        return self._read_cursor_file(self._cursor_path(consumer))
+
+    async def save_cursor(self, consumer: str, cursor: Cursor) -> None:
+        path = self._cursor_path(consumer)
+        if cursor.acked < 0 or (cursor.pending is not None and not 0 < cursor.pending[0] <= cursor.pending[1]):
+            raise JournalError(f"invalid cursor {cursor!r}")
+        data = orjson.dumps({"acked": cursor.acked, "pending": list(cursor.pending) if cursor.pending else None})
+        await asyncio.to_thread(self._write_cursor, path, data)
+        try:
+            await self._reclaim()
+        except (OSError, JournalError):
+            log.exception("journal %s: reclaim failed", self.name)
+
+    def _write_cursor(self, path: Path, data: bytes) -> None:
+        sync = self._j.fsync
+        _mkdir(path.parent, sync)
+        tmp = path.parent / f".{path.stem}.{os.getpid()}.{next(_tmp_counter)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, data)
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        if sync:
+            _fsync_dir(path.parent)
+
+    async def _reclaim(self) -> None:
+        consumers = self._j.consumers
+        if not consumers or self._closed:
+            return
+        acked = min(self._read_cursor_file(self._cursor_path(c)).acked for c in consumers)
+        if not self._own:
+            self._rescan()  # never trust a stale view of which segment is last
+        victims = []
+        for seg, nxt in zip(self._segs, self._segs[1:]):
+            if nxt.first - 1 > acked:
+                break
+            victims.append(seg)
+        if not victims:
+            return
+        self._drop(victims)
+        if self._own:
+            self._closed_bytes -= sum(s.size for s in victims)
+        await asyncio.to_thread(self._unlink, [s.path for s in victims])
+
+    def _unlink(self, paths: list[Path]) -> None:
+        for path in paths:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        if self._j.fsync:
+            _fsync_dir(self.dir)
+
+    # -- the rest -----------------------------------------------------------------------------
+
+    def stats(self) -> PartitionStats:
+        if not self._closed:
+            if self._own:
+                self._maybe_rescan()  # another process may have reclaimed segments
+            else:
+                try:
+                    self._follow()
+                except (OSError, JournalError):  # best effort here; read() reports damage
+                    pass
+        first = self._segs[0].first if self._segs and self._last >= self._segs[0].first else 0
+        size = self._used() - self._queued if self._own else sum(s.size for s in self._segs)
+        return PartitionStats(self.name, first, self._last, size)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closing = True
+        if self._task is not None:
+            self._wake.set()
+            try:
+                await self._task
+            except BaseException:  # already reported to the appenders
+                pass
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self._closed = True
+        for seg in self._segs:
+            seg.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+        self._notify()
+
+
+class EmbeddedJournal(Journal):
+    """The journal in ``<path>/partitions``; see the module docstring for the design."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        segment_bytes: int = 64 * 1024 * 1024,
+        max_bytes: int = 1024 * 1024 * 1024,
+        fsync: bool = True,
+        writer: bool = True,
+        writer_name: str | None = None,
+        poll_interval: float = 0.05,
+        fsync_observer: Callable[[float], None] | None = None,
+    ) -> None:
+        if segment_bytes <= 0 or max_bytes <= 0 or poll_interval <= 0:
+            raise ValueError("segment_bytes, max_bytes and poll_interval must be positive")
+        if writer_name is not None and not valid_name(writer_name):
+            raise ValueError(f"invalid writer_name {writer_name!r}: use [a-z0-9][a-z0-9_-]{{0,63}}")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.segment_bytes = max(1, min(segment_bytes, max_bytes // 4))  # rule 6
+        self.fsync = fsync
+        self.is_writer = writer
+        self.writer_name = writer_name
+        self.poll_interval = poll_interval
+        self.fsync_observer = fsync_observer  # called with the seconds of each write + sync
+        self.consumers: tuple[str, ...] = ()
+        self._own: EmbeddedPartition | None = None
+        self._parts: dict[str, EmbeddedPartition] = {}
+        self._opened = False
+
+    async def open(self, consumers: Sequence[str]) -> None:
+        if self._opened:
+            raise JournalError("journal is already open")
+        for c in consumers:
+            if not _CONSUMER_RE.match(c):
+                raise JournalError(f"invalid consumer name {c!r}")
+        self.consumers = tuple(dict.fromkeys(consumers))
+        self._opened = True
+        await asyncio.to_thread(_mkdir, self.path / "partitions", self.fsync)
+        if self.is_writer:
+            own = await asyncio.to_thread(self._take_partition)
+            self._parts[own.name] = own
+            try:
+                await asyncio.to_thread(own._recover)
+            except BaseException:
+                await own.aclose()
+                raise
+            own._start()
+            self._own = own
+        await self.refresh()
+
+    def _take_partition(self) -> EmbeddedPartition:
+        names = [self.writer_name] if self.writer_name else (f"w{i}" for i in itertools.count())
+        for name in names:
+            pdir = self.path / "partitions" / name
+            _mkdir(pdir, self.fsync)
+            fd = os.open(pdir / "writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            return EmbeddedPartition(self, name, fd)
+        raise JournalError(f"journal partition {self.writer_name} is locked by another process")
+
+    def writer(self) -> Partition:
+        if self._own is None:
+            if self._opened and not self.is_writer:
+                raise JournalError("journal was opened read-only (writer=False)")
+            raise JournalError("journal is not open")
+        return self._own
+
+    def partitions(self) -> list[Partition]:
+        return [self._parts[name] for name in sorted(self._parts)]
+
+    async def refresh(self) -> list[Partition]:
+        root = self.path / "partitions"
+        names = sorted(n for n in os.listdir(root) if valid_name(n) and (root / n).is_dir())
+        for name in names:
+            part = self._parts.get(name)
+            if part is None:
+                part = EmbeddedPartition(self, name, None)
+                await asyncio.to_thread(part._open_foreign)
+                self._parts[name] = part
+            elif not part._own:
+                part._follow()
+        return self.partitions()
+
+    def full(self) -> float | None:
+        return self._own.full() if self._own is not None else None
+
+    async def aclose(self) -> None:
+        parts, self._parts, self._own = list(self._parts.values()), {}, None
+        for part in parts:
+            await part.aclose()

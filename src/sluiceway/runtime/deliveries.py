@@ -1,0 +1,134 @@
+"""Builds sinks from config and runs one Delivery per (journal partition, sink)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING
+
+from sluiceway import registry
+from sluiceway.sinks.context import SinkContext
+from sluiceway.sinks.delivery import Delivery
+from sluiceway.telemetry.logging import get_logger
+
+if TYPE_CHECKING:
+    from sluiceway.config import Config
+    from sluiceway.journal import Journal
+    from sluiceway.sinks.base import Sink
+    from sluiceway.store import Store
+    from sluiceway.telemetry.metrics import Metrics
+
+log = get_logger("sluiceway.deliveries")
+
+
+def build_sinks(config: "Config", store: "Store") -> list[tuple["Sink", object]]:
+    ctx = SinkContext(data_dir=config.data_dir, store=store)
+    return [(registry.sink_class(c.type)(c.name, c, ctx), c) for c in config.sinks]
+
+
+class DeliveryManager:
+    def __init__(self, config: "Config", journal: "Journal", store: "Store", metrics: "Metrics",
+                 refresh_interval: float = 2.0):
+        self.config = config
+        self.journal = journal
+        self.store = store
+        self.metrics = metrics
+        self.refresh_interval = refresh_interval
+        self.sinks = build_sinks(config, store)
+        self.deliveries: dict[tuple[str, str], Delivery] = {}
+        self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._spawn(self.journal.partitions())
+        self._watcher = asyncio.create_task(self._watch(), name="delivery-watch")
+
+    def _spawn(self, partitions) -> None:
+        for part in partitions:
+            for sink, cfg in self.sinks:
+                key = (part.name, sink.name)
+                if key in self.tasks:
+                    continue
+                first_for_sink = not any(s == sink.name for _, s in self.deliveries)
+                d = Delivery(part, sink, cfg, self.store, self.metrics, handle_dead_letters=first_for_sink)
+                self.deliveries[key] = d
+                self.tasks[key] = asyncio.create_task(self._guard(key, d), name=f"deliver-{part.name}-{sink.name}")
+
+    async def _guard(self, key: tuple[str, str], d: Delivery) -> None:
+        """Keep a delivery loop alive: an unexpected crash is logged and the loop restarted."""
+        while True:
+            try:
+                await d.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("delivery loop crashed; restarting", partition=key[0], sink=key[1])
+                await asyncio.sleep(1.0)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                self._spawn(await self.journal.refresh())
+                for (part, sink), d in self.deliveries.items():
+                    self.metrics.journal_bytes.labels(part).set(d.partition.stats().bytes)
+                lag: dict[str, int] = {}
+                for (_, sink), d in self.deliveries.items():
+                    lag[sink] = lag.get(sink, 0) + d.lag
+                for sink, v in lag.items():
+                    self.metrics.sink_lag.labels(sink).set(v)
+            except Exception:  # noqa: BLE001
+                log.exception("delivery watcher failed")
+
+    def lag(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (_, sink), d in self.deliveries.items():
+            out[sink] = out.get(sink, 0) + d.lag
+        return out
+
+    async def drain(self, timeout: float) -> bool:
+        """Flush what the journal holds to every sink, within ``timeout``. True if all sent."""
+        if self._watcher:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        # Pick up partitions other processes created since the last refresh.
+        with contextlib.suppress(Exception):
+            self._spawn(await self.journal.refresh())
+        for d in self.deliveries.values():
+            d.drain()
+        started = time.monotonic()
+        pending = [t for t in self.tasks.values() if not t.done()]
+        done = True
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=timeout)
+            done = not still
+        for d in self.deliveries.values():
+            d.stop()
+        rest = [t for t in self.tasks.values() if not t.done()]
+        if rest:
+            await asyncio.wait(rest, timeout=5.0)
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+        lag = self.lag()
+        if any(lag.values()):
+            log.warning("shutdown left records in the journal for the next start", lag=lag,
+                        seconds=round(time.monotonic() - started, 2))
+            done = False
+        return done
+
+    async def aclose(self) -> None:
+        for d in self.deliveries.values():
+            d.stop()
+        tasks = [t for t in self.tasks.values() if not t.done()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._watcher:
+            self._watcher.cancel()
+        for sink, _ in self.sinks:
+            with contextlib.suppress(Exception):
+                await sink.aclose()

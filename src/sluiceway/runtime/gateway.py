@@ -1,0 +1,162 @@
+"""The running gateway: journal, store, auth, metrics and (by role) delivery.
+
+Roles: ``all`` (one process: HTTP + delivery), ``http`` (a worker of several: appends to
+its own journal partition) and ``delivery`` (the supervisor of several workers: delivers
+every partition, serves no HTTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal
+
+from sluiceway.errors import ConfigError
+from sluiceway.http.auth import Authenticator
+from sluiceway.http.responses import send_json
+from sluiceway.journal import EmbeddedJournal
+from sluiceway.record import utcnow
+from sluiceway.runtime.deliveries import DeliveryManager
+from sluiceway.store import Store
+from sluiceway.telemetry.logging import AccessLog, get_logger
+from sluiceway.telemetry.metrics import Metrics
+
+if TYPE_CHECKING:
+    from sluiceway.config import Config
+
+log = get_logger("sluiceway.gateway")
+Role = Literal["all", "http", "delivery"]
+
+
+class Gateway:
+    def __init__(self, config: "Config", role: Role = "all", worker_index: int | None = None,
+                 access_log: AccessLog | None = None):
+        self.config = config
+        self.role = role
+        self.worker_index = worker_index
+        self.metrics = Metrics()
+        self.store = Store.from_url(config.store_url)
+        j = config.journal
+        self.journal = EmbeddedJournal(
+            config.journal_dir, segment_bytes=j.segment_bytes, max_bytes=j.max_bytes, fsync=j.fsync,
+            writer=role != "delivery", writer_name=f"w{worker_index}" if worker_index is not None else None,
+            fsync_observer=self.metrics.journal_fsync_seconds.observe,
+        )
+        self.auth = Authenticator(self.store, ttl=config.server.token_cache_ttl)
+        self.allowed_streams = frozenset(config.server.streams)
+        self.max_body_bytes = config.server.max_body_bytes
+        self.access_log = access_log or AccessLog(config.log.format)
+        self.deliveries: DeliveryManager | None = None
+        self._writer = None
+        self._idem_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closed = False
+        self._lock_fd: int | None = None
+        self.started_at = time.time()
+
+    async def open(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.role in ("all", "delivery"):
+            self._lock_fd = _lock_data_dir(self.config.data_dir)
+        await self.store.open(migrate=True)
+        await self.journal.open([s.name for s in self.config.sinks])
+        if self.role != "delivery":
+            self._writer = self.journal.writer()
+        if self.role in ("all", "delivery"):
+            self.deliveries = DeliveryManager(self.config, self.journal, self.store, self.metrics)
+            await self.deliveries.start()
+            self._tasks.append(asyncio.create_task(self._purge_idempotency(), name="idempotency-purge"))
+        if self.role != "delivery":
+            self._tasks.append(asyncio.create_task(self.access_log.run(), name="access-log"))
+        log.info("gateway started", role=self.role, worker=self.worker_index, data_dir=str(self.config.data_dir),
+                 sinks=[s.name for s in self.config.sinks])
+
+    async def aclose(self, drain: bool = True) -> bool:
+        """Flush open batches (within shutdown_timeout), then close. Safe to call twice."""
+        if self._closed:
+            return True
+        self._closed = True
+        ok = True
+        if self.deliveries is not None:
+            if drain:
+                ok = await self.deliveries.drain(self.config.server.shutdown_timeout)
+            await self.deliveries.aclose()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.access_log.flush()
+        await self.journal.aclose()
+        await self.store.aclose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        log.info("gateway stopped", role=self.role, worker=self.worker_index, flushed=ok)
+        return ok
+
+    # -- hot path -----------------------------------------------------------------------
+    async def append(self, items: list[bytes]) -> tuple[int, int]:
+        return await self._writer.append(items)
+
+    def observe_request(self, route: str, method: str, status: int, started: float, *,
+                        request_id: str | None = None, tenant: str | None = None, stream: str | None = None) -> None:
+        seconds = time.perf_counter() - started
+        self.metrics.observe_request(route, method, status, seconds)
+        self.access_log.log(method, route if stream is None else route.replace("{stream}", stream), status,
+                            seconds, request_id, tenant, stream)
+
+    async def idempotent(self, tenant: str, key: str, send: Any,
+                         produce: Callable[[], Awaitable[tuple[int, bytes]]]) -> int:
+        """Run ``produce`` once per (tenant, key) within the window; repeats get the first answer."""
+        lk = (tenant, key)
+        lock = self._idem_locks.setdefault(lk, asyncio.Lock())
+        try:
+            async with lock:
+                now = utcnow()
+                hit = await self.store.idempotency_get(tenant, key, now)
+                if hit is not None:
+                    status, body = hit
+                    await send_json(send, status, body, {"Idempotent-Replayed": "true"})
+                    return status
+                status, body = await produce()
+                await self.store.idempotency_put(tenant, key, status, body,
+                                                 now + timedelta(seconds=self.config.server.idempotency_window))
+        finally:
+            if not lock.locked() and self._idem_locks.get(lk) is lock:
+                del self._idem_locks[lk]
+        await send_json(send, status, body)
+        return status
+
+    async def _purge_idempotency(self) -> None:
+        while True:
+            await asyncio.sleep(600)
+            with contextlib.suppress(Exception):
+                await self.store.idempotency_purge(utcnow())
+
+    # -- health -------------------------------------------------------------------------
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        if self._writer is not None:
+            retry = self.journal.full()
+            checks["journal"] = "ok" if retry is None else "full"
+        try:
+            await asyncio.wait_for(self.store.ping(), 2.0)
+            checks["store"] = "ok"
+        except Exception as e:  # noqa: BLE001
+            checks["store"] = f"error: {type(e).__name__}"
+        return checks
+
+
+def _lock_data_dir(data_dir) -> int:
+    """One delivering process per data dir: a second ``sluice serve`` on it is refused."""
+    fd = os.open(data_dir / "delivery.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"another sluice process is serving the data dir {data_dir}; "
+                          "use a different --data-dir or --workers for more processes") from None
+    return fd

@@ -1,0 +1,143 @@
+"""Process model for ``sluice serve``.
+
+* ``workers == 1``: one process runs HTTP and delivery (role ``all``).
+* ``workers > 1``: this process binds the socket, starts N worker processes that share it
+  (role ``http``; worker *i* appends to journal partition ``w<i>`` and fsyncs before every
+  2xx), and itself delivers every partition to the sinks (role ``delivery``). A worker that
+  dies is restarted. SIGTERM/SIGINT: workers stop accepting and finish in-flight requests,
+  then the open batches are flushed to every sink within ``server.shutdown_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+from typing import TYPE_CHECKING
+
+import uvicorn
+
+from sluiceway.http.app import create_app
+from sluiceway.runtime.gateway import Gateway
+from sluiceway.telemetry.logging import configure_logging, get_logger
+
+if TYPE_CHECKING:
+    from sluiceway.config import Config
+
+log = get_logger("sluiceway.server")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, which would make the
+    process die by the signal; a clean, complete shutdown exits 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
+def _uvicorn_config(app, config: "Config", **kw) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools", lifespan="on",
+        access_log=False, log_level="warning", server_header=False,
+        timeout_graceful_shutdown=max(1, int(config.server.shutdown_timeout)), **kw,
+    )
+
+
+def serve(config: "Config") -> int:
+    """Run the gateway until SIGTERM/SIGINT. Returns the process exit code."""
+    configure_logging(config.log.level, config.log.format)
+    if config.server.workers > 1:
+        return _serve_multi(config)
+    gateway = Gateway(config, role="all")
+    server = _Server(_uvicorn_config(create_app(gateway), config, host=config.server.host,
+                                            port=config.server.port))
+    log.info("listening", url=f"http://{config.server.host}:{config.server.port}", workers=1)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _worker_main(config: "Config", index: int, sock: socket.socket) -> None:
+    configure_logging(config.log.level, config.log.format)
+    gateway = Gateway(config, role="http", worker_index=index)
+    server = _Server(_uvicorn_config(create_app(gateway), config))
+    server.run(sockets=[sock])
+    sys.exit(0 if server.started else 1)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve_multi(config: "Config") -> int:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    metrics_dir = config.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    sock = _bind(config.server.host, config.server.port)
+    log.info("listening", url=f"http://{config.server.host}:{config.server.port}", workers=config.server.workers)
+    try:
+        return asyncio.run(_supervise(config, sock))
+    finally:
+        sock.close()
+
+
+async def _supervise(config: "Config", sock: socket.socket) -> int:
+    ctx = multiprocessing.get_context("spawn")
+    gateway = Gateway(config, role="delivery")
+    await gateway.open()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def start(i: int):
+        p = ctx.Process(target=_worker_main, args=(config, i, sock), name=f"sluice-worker-{i}", daemon=False)
+        p.start()
+        return p
+
+    procs = [start(i) for i in range(config.server.workers)]
+    failures = 0
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+            for i, p in enumerate(procs):
+                if not p.is_alive() and not stop.is_set():
+                    failures += 1
+                    log.error("worker exited; restarting", worker=i, exitcode=p.exitcode)
+                    if failures > 10 * config.server.workers:
+                        log.error("workers keep failing; stopping")
+                        stop.set()
+                        break
+                    await asyncio.sleep(min(5.0, 0.2 * failures))
+                    procs[i] = start(i)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                os.kill(p.pid, signal.SIGTERM)
+        deadline = loop.time() + config.server.shutdown_timeout + 5
+        for p in procs:
+            while p.is_alive() and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            if p.is_alive():
+                p.kill()
+            p.join(1)
+        await gateway.aclose(drain=True)
+    return 0 if failures <= 10 * config.server.workers else 1

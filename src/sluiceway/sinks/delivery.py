@@ -1,0 +1,246 @@
+"""The one delivery helper that drives every sink.
+
+For each (journal partition, sink) pair a ``Delivery`` loop:
+
+1. loads the sink's cursor; if a batch was pending when the process died, re-reads exactly
+   that offset range so the sink sees the same batch (and derives the same keys);
+2. collects a batch until ``max_records``, ``max_bytes`` or ``max_age`` is reached;
+3. records the batch range as pending (durably), decodes it, filters by stream;
+4. calls ``sink.send``; a ``TransientError`` (or any unexpected exception) is retried with
+   exponential backoff and full jitter, honouring ``retry_after``; a ``PermanentError``
+   dead-letters the batch's records (kept in the store, listable, retryable);
+5. acks the cursor only after ``send`` succeeded or the records were dead-lettered.
+
+It also re-sends dead letters an operator asked to retry (``sluice deadletters retry``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from sluiceway.config.types import SinkConfigBase
+from sluiceway.errors import PermanentError, TransientError
+from sluiceway.journal.base import Cursor, Entry, Partition
+from sluiceway.record import Record
+from sluiceway.sinks.base import Batch, Sink
+from sluiceway.telemetry.logging import get_logger
+
+if TYPE_CHECKING:
+    from sluiceway.store import Store
+    from sluiceway.telemetry.metrics import Metrics
+
+log = get_logger("sluiceway.delivery")
+
+
+def backoff(attempt: int, initial: float, maximum: float, multiplier: float = 2.0) -> float:
+    """Full jitter: uniform(0, min(max, initial * multiplier**attempt))."""
+    return random.uniform(0, min(maximum, initial * multiplier ** attempt))
+
+
+class Delivery:
+    def __init__(self, partition: Partition, sink: Sink, config: SinkConfigBase, store: "Store",
+                 metrics: "Metrics | None" = None, *, dead_letter_poll: float = 2.0,
+                 handle_dead_letters: bool = True):
+        self.partition = partition
+        self.sink = sink
+        self.cfg = config
+        self.store = store
+        self.metrics = metrics
+        self.consumer = config.name
+        self.streams = frozenset(config.streams)
+        self.dead_letter_poll = dead_letter_poll
+        self.handle_dead_letters = handle_dead_letters  # one Delivery per sink re-sends dead letters
+        self.acked = 0
+        self._draining = False
+        self._stopped = asyncio.Event()
+
+    # -- control --------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Send what is in the journal now without waiting for batches to fill, then stop."""
+        self._draining = True
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.partition.stats().last_offset - self.acked)
+
+    # -- loop -----------------------------------------------------------------------------
+    async def run(self) -> None:
+        cursor = await self.partition.load_cursor(self.consumer)
+        self.acked = cursor.acked
+        if cursor.pending:
+            first, last = cursor.pending
+            entries = await self._read_range(first, last)
+            if entries:
+                await self._deliver(entries, first, last)
+            else:
+                await self._ack(last)
+        next_dl = time.monotonic()
+        while not self._stopped.is_set():
+            if self._draining and self.partition.stats().last_offset <= self.acked:
+                return
+            entries = await self._collect()
+            if entries:
+                await self._deliver(entries, entries[0].offset, entries[-1].offset)
+            if self.handle_dead_letters and time.monotonic() >= next_dl:
+                await self._retry_dead_letters()
+                next_dl = time.monotonic() + self.dead_letter_poll
+
+    async def _collect(self) -> list[Entry]:
+        b = self.cfg.batch
+        timeout = 0.0 if self._draining else min(self.dead_letter_poll, 0.5)
+        if not await self._wait(self.acked, timeout):
+            return []
+        entries: list[Entry] = []
+        size = 0
+        deadline = time.monotonic() + b.max_age
+        after = self.acked
+        while True:
+            more = await self.partition.read(after, b.max_records - len(entries), b.max_bytes - size)
+            if more:
+                entries.extend(more)
+                size += sum(len(e.data) for e in more)
+                after = more[-1].offset
+            if len(entries) >= b.max_records or size >= b.max_bytes or self._draining:
+                return entries
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopped.is_set():
+                return entries
+            await self._wait(after, remaining)
+
+    async def _wait(self, after: int, timeout: float) -> bool:
+        if timeout <= 0:
+            return self.partition.stats().last_offset > after
+        waiter = asyncio.ensure_future(self.partition.wait(after, timeout))
+        stopper = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not waiter.done():
+                waiter.cancel()
+        return waiter.done() and not waiter.cancelled() and bool(waiter.result())
+
+    async def _read_range(self, first: int, last: int) -> list[Entry]:
+        out: list[Entry] = []
+        after = first - 1
+        while after < last:
+            more = await self.partition.read(after, last - after, 1 << 62)
+            more = [e for e in more if e.offset <= last]
+            if not more:
+                break
+            out.extend(more)
+            after = more[-1].offset
+        return out
+
+    async def _ack(self, offset: int) -> None:
+        await self.partition.save_cursor(self.consumer, Cursor(acked=offset, pending=None))
+        self.acked = offset
+        if self.metrics:
+            self.metrics.sink_lag.labels(self.consumer).set(self.lag)
+
+    async def _deliver(self, entries: list[Entry], first: int, last: int) -> None:
+        await self.partition.save_cursor(self.consumer, Cursor(acked=self.acked, pending=(first, last)))
+        records: list[Record] = []
+        undecodable: list[tuple[str, int, str | None, bytes]] = []
+        for e in entries:
+            try:
+                rec = Record.decode(e.data)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                undecodable.append((self.partition.name, e.offset, None, e.data))
+                log.error("undecodable journal entry", sink=self.consumer, offset=e.offset, error=str(exc))
+                continue
+            if not self.streams or rec.stream in self.streams:
+                records.append(rec)
+        if undecodable:
+            await self._dead_letter(undecodable, "journal entry could not be decoded as a Record")
+        if records:
+            batch = Batch(self.partition.name, first, last, records)
+            ok, error = await self._send(batch, give_up_on_stop=True)
+            if ok is None:
+                return  # stopping mid-retry: the pending range is re-sent on next start
+            if not ok:
+                await self._dead_letter([(self.partition.name, first + i, r.id, r.encode())
+                                         for i, r in enumerate(records)], error)
+        await self._ack(last)
+
+    async def _send(self, batch: Batch, give_up_on_stop: bool) -> tuple[bool | None, str]:
+        """Send with retries. (True, "") sent; (False, why) permanent; (None, why) stopped."""
+        r = self.cfg.retry
+        attempt = 0
+        while True:
+            try:
+                await self.sink.send(batch)
+                if self.metrics:
+                    self.metrics.batches_sent.labels(self.consumer).inc()
+                    self.metrics.records_sent.labels(self.consumer).inc(len(batch))
+                return True, ""
+            except PermanentError as e:
+                log.error("permanent sink failure; dead-lettering batch", sink=self.consumer,
+                          batch=batch.key, records=len(batch), error=str(e))
+                return False, f"{type(e).__name__}: {e}"
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - anything else is treated as transient
+                delay = backoff(attempt, r.initial, r.max, r.multiplier)
+                if isinstance(e, TransientError) and e.retry_after:
+                    delay = max(delay, e.retry_after)
+                if self.metrics:
+                    self.metrics.sink_retries.labels(self.consumer).inc()
+                logger = log.warning if isinstance(e, TransientError) else log.exception
+                logger("sink failure; will retry", sink=self.consumer, batch=batch.key, attempt=attempt + 1,
+                       retry_in=round(delay, 3), error=f"{type(e).__name__}: {e}")
+                attempt += 1
+                if give_up_on_stop and self._stopped.is_set():
+                    return None, str(e)
+                try:
+                    await asyncio.wait_for(self._stopped.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                if give_up_on_stop and self._stopped.is_set():
+                    return None, str(e)
+
+    async def _dead_letter(self, items: list[tuple[str, int, str | None, bytes]], error: str) -> None:
+        await self.store.add_dead_letters(self.consumer, items, error)
+        if self.metrics:
+            self.metrics.dead_letters.labels(self.consumer).inc(len(items))
+
+    async def _retry_dead_letters(self) -> None:
+        try:
+            rows = await self.store.take_retry(self.consumer, self.cfg.batch.max_records)
+        except Exception as e:  # noqa: BLE001 - the store may be briefly unavailable
+            log.warning("cannot read dead letters", sink=self.consumer, error=str(e))
+            return
+        if not rows:
+            return
+        ids = [row["id"] for row in rows]
+        records, bad = [], []
+        for row in rows:
+            try:
+                records.append(Record.decode(row["data"]))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                bad.append(row["id"])
+        if bad:
+            await self.store.fail_retry(bad, "still not decodable as a Record")
+        good = [i for i in ids if i not in set(bad)]
+        if not records:
+            return
+        # The partition name carries a digest of the exact id set, so two retries over the
+        # same id range with different members never share a key (and a re-send of the same
+        # set overwrites itself).
+        digest = hashlib.sha1(",".join(map(str, good)).encode()).hexdigest()[:12]
+        batch = Batch(f"dl{digest}", min(good), max(good), records)
+        ok, error = await self._send(batch, give_up_on_stop=True)
+        if ok:
+            await self.store.resolve_dead_letters(good)
+            log.info("dead letters delivered", sink=self.consumer, count=len(good))
+        elif ok is False:
+            await self.store.fail_retry(good, error)

@@ -1,0 +1,184 @@
+"""Writes each batch as gzip JSON Lines objects, one per (stream, tenant, hour) group.
+
+Keys come from ``key_template`` and the batch's journal range, never from a clock or a
+random id: a batch re-sent after a crash renders the same keys and the same bytes, so it
+overwrites itself; ``{batch}`` (partition + offset range) makes keys of different batches
+differ. Records are grouped by the key they render to, so a template without ``{hh}`` (or
+without ``{tenant}``) simply makes bigger objects instead of colliding.
+
+Placeholders: ``stream``, ``tenant``, ``yyyy``/``mm``/``dd``/``hh`` (of ``received_at``,
+UTC), ``batch`` (``Batch.key``), ``partition``, ``first``/``last`` (offsets, 12 digits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import string
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from sluiceway.config.blocks import S3Connection
+from sluiceway.config.types import SinkConfigBase
+from sluiceway.errors import PermanentError, SinkError, TransientError
+from sluiceway.objectstore import ObjectStore, classify, open_store
+from sluiceway.record import UTC, Record
+from sluiceway.sinks.base import Batch, Sink
+from sluiceway.sinks.context import SinkContext
+from sluiceway.sinks.encoding import GZIP_ENCODING, JSONL_CONTENT_TYPE, encode_jsonl_gzip, group_records
+
+DEFAULT_KEY_TEMPLATE = "{stream}/{tenant}/{yyyy}/{mm}/{dd}/{hh}/{batch}.jsonl.gz"
+PLACEHOLDERS = ("stream", "tenant", "yyyy", "mm", "dd", "hh", "batch", "partition", "first", "last")
+UPLOAD_CONCURRENCY = 8
+
+_SAMPLE = {
+    "stream": "usage", "tenant": "acme", "yyyy": "2024", "mm": "01", "dd": "02", "hh": "03",
+    "batch": "p0-000000000001-000000000002", "partition": "p0",
+    "first": "000000000001", "last": "000000000002",
+}
+
+
+def validate_key_template(template: str) -> frozenset[str]:
+    """The placeholders ``template`` uses; ``ValueError`` if it could ever give two batches
+    the same key, names an unknown placeholder or renders an invalid key."""
+    valid = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+    used: set[str] = set()
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"key_template {template!r} is malformed ({exc}); use {{{{ }}}} for literal braces") from None
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder {{{field}}} in key_template; valid placeholders: {valid}")
+        if spec or conversion:
+            raise ValueError(f"placeholder {{{field}}} takes no format spec or conversion")
+        used.add(field)
+    if "batch" not in used and not {"partition", "first", "last"} <= used:
+        raise ValueError(
+            "key_template must contain {batch}, or {partition}, {first} and {last}, "
+            "so that no two batches share a key"
+        )
+    key = template.format(**_SAMPLE)
+    if key.startswith("/") or key.endswith("/") or any(p in ("", ".", "..") for p in key.split("/")):
+        raise ValueError(f"key_template {template!r} renders keys like {key!r}: no leading/trailing '/', '//', '.' or '..'")
+    return frozenset(used)
+
+
+class ObjectStoreSinkConfig(SinkConfigBase):
+    type: Literal["object_store"] = "object_store"
+    path: str | None = None  # local directory; default <data_dir>/objects
+    s3: S3Connection | None = None  # when set, objects go to this bucket instead
+    key_template: str = DEFAULT_KEY_TEMPLATE
+    compression_level: int = Field(6, ge=1, le=9)
+
+    @field_validator("key_template")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        validate_key_template(v)
+        return v
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> "ObjectStoreSinkConfig":
+        if self.path is not None and self.s3 is not None:
+            raise ValueError("set either path (local directory) or s3, not both")
+        return self
+
+
+class ObjectStoreSink(Sink):
+    def __init__(self, name: str, config: ObjectStoreSinkConfig, context: SinkContext):
+        self.name = name
+        self.config = config
+        self._streams = frozenset(config.streams)
+        self._closed = False
+        if config.s3 is not None:
+            self.store: ObjectStore = open_store(s3=config.s3)
+        else:
+            self.store = open_store(local_path=Path(config.path) if config.path else context.data_dir / "objects")
+
+    def render_key(self, batch: Batch, record: Record) -> str:
+        """The key (relative to the store's prefix) that ``record`` of ``batch`` goes to."""
+        return self._render(batch, record.stream, record.tenant, _utc(record.received_at))
+
+    def _render(self, batch: Batch, stream: str, tenant: str, t: datetime) -> str:
+        return self.config.key_template.format(
+            stream=stream, tenant=tenant,
+            yyyy=f"{t.year:04d}", mm=f"{t.month:02d}", dd=f"{t.day:02d}", hh=f"{t.hour:02d}",
+            batch=batch.key, partition=batch.partition,
+            first=f"{batch.first_offset:012d}", last=f"{batch.last_offset:012d}",
+        )
+
+    def plan(self, batch: Batch) -> dict[str, list[Record]]:
+        """Key → records for ``batch`` (after the ``streams`` filter), in journal order."""
+        records = batch.records
+        if self._streams:
+            records = [r for r in records if r.stream in self._streams]
+        cache: dict[tuple[str, str, datetime], str] = {}
+
+        def key_of(r: Record) -> str:
+            hour = _utc(r.received_at).replace(minute=0, second=0, microsecond=0)
+            k = (r.stream, r.tenant, hour)
+            key = cache.get(k)
+            if key is None:
+                key = cache[k] = self._render(batch, r.stream, r.tenant, hour)
+            return key
+
+        return group_records(records, key_of)
+
+    async def send(self, batch: Batch) -> None:
+        if self._closed:
+            raise TransientError(f"sink {self.name!r} is closed")
+        groups = self.plan(batch)
+        if not groups:
+            return
+        limit = asyncio.Semaphore(UPLOAD_CONCURRENCY)
+        level = self.config.compression_level
+
+        async def upload(key: str, records: list[Record]) -> None:
+            async with limit:
+                data = await asyncio.to_thread(encode_jsonl_gzip, records, level)
+                await self.store.put(
+                    key, data, content_type=JSONL_CONTENT_TYPE, content_encoding=GZIP_ENCODING,
+                    metadata={"sluice-batch": batch.key, "sluice-records": str(len(records))},
+                )
+
+        results = await asyncio.gather(*(upload(k, v) for k, v in groups.items()), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise _combine(failures, len(groups), batch)
+
+    async def healthcheck(self) -> None:
+        await self.store.check()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.store.aclose()
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def _combine(failures: list[BaseException], total: int, batch: Batch) -> BaseException:
+    """One error for a batch with failed uploads: permanent if any upload failed for good
+    (the batch can never be delivered whole), else transient (retry it all; overwrites are
+    harmless)."""
+    for f in failures:
+        if not isinstance(f, Exception):  # CancelledError, KeyboardInterrupt: not ours to wrap
+            return f
+    errors: list[SinkError] = [classify(f) for f in failures]
+    permanent = [e for e in errors if isinstance(e, PermanentError)]
+    first = permanent[0] if permanent else errors[0]
+    message = f"batch {batch.key}: {len(failures)} of {total} objects failed; first: {first}"
+    if permanent:
+        err: SinkError = PermanentError(message)
+    else:
+        delays = [e.retry_after for e in errors if isinstance(e, TransientError) and e.retry_after]
+        err = TransientError(message, retry_after=max(delays) if delays else None)
+    err.__cause__ = failures[errors.index(first)]
+    return err

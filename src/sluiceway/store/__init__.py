@@ -1,0 +1,63 @@
+"""The store: the SQL database behind the query API, tokens, dead letters and idempotency.
+
+SQLite by default, PostgreSQL in production; one schema (Alembic migrations shipped in
+``store/migrations``). Every method is async; times are tz-aware UTC.
+
+::
+
+    store = await open_store("sqlite:///data/sluice.db")     # migrates to head
+    await store.insert_records(records)                       # idempotent on record id
+    page = await store.query_records("acme", "usage", after_id=last_id)
+    info, secret = await store.create_token("acme", ["ingest"])
+    await store.aclose()
+
+Modules: ``db`` (engine, pragmas, migrations, health), ``records``, ``tokens``,
+``deadletters``, ``idempotency``, ``schema`` (tables), ``migrate`` (Alembic), ``urls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sluiceway.store.db import StoreBase, StoreClosed, StoreError
+from sluiceway.store.deadletters import DeadLettersMixin
+from sluiceway.store.idempotency import IdempotencyMixin
+from sluiceway.store.records import RecordsMixin
+from sluiceway.store.tokens import TokenInfo, TokensMixin
+
+__all__ = ["Store", "StoreClosed", "StoreError", "TokenInfo", "open_store", "upgrade", "current_revision"]
+
+
+class Store(RecordsMixin, TokensMixin, DeadLettersMixin, IdempotencyMixin, StoreBase):
+    """One class for SQLite and PostgreSQL. ``Store.from_url(url)`` then ``await open()``."""
+
+
+async def open_store(url: str, migrate: bool = True) -> Store:
+    """Create and open a store (migrating to head unless ``migrate=False``)."""
+    return await Store.from_url(url).open(migrate=migrate)
+
+
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Synchronous ``sluice db upgrade``: migrate the database at ``url``; returns the revision."""
+
+    async def run() -> str | None:
+        store = await open_store(url, migrate=False)
+        try:
+            return await store.upgrade(revision)
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())
+
+
+def current_revision(url: str) -> str | None:
+    """Synchronous ``sluice db current``: the revision the database at ``url`` is at."""
+
+    async def run() -> str | None:
+        store = await open_store(url, migrate=False)
+        try:
+            return await store.current_revision()
+        finally:
+            await store.aclose()
+
+    return asyncio.run(run())

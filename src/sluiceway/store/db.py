@@ -1,0 +1,182 @@
+"""The store's engine: opening, pragmas, migrations, health. Queries live in the mixins.
+
+One ``Store`` class serves SQLite (``sqlite+aiosqlite``) and PostgreSQL
+(``postgresql+asyncpg``). SQLite connections run in WAL mode with ``synchronous=FULL``
+(a committed token or dead letter survives power loss, not just a process crash) and a
+5 s ``busy_timeout`` so several processes can share the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from sluiceway.errors import SluicewayError
+from sluiceway.store import migrate
+from sluiceway.store.urls import DatabaseURL, parse_url
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class StoreError(SluicewayError):
+    """The store cannot be opened or migrated. The cause is chained (``__cause__``)."""
+
+
+class StoreClosed(StoreError):
+    """The store was used before ``open()`` or after ``aclose()``."""
+
+
+def describe_error(e: BaseException, max_len: int = 500) -> str:
+    """``Type: message`` of the driver's error, without SQLAlchemy's SQL and parameters
+    (which would put record payloads into logs)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    seen: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and not any(cur is s for s in seen):
+        seen.append(cur)
+        if not isinstance(cur, SQLAlchemyError):
+            break
+        cur = getattr(cur, "orig", None) or cur.__cause__
+    last = seen[-1]
+    text = f"{type(last).__name__}: {last}"
+    return text if len(text) <= max_len else text[: max_len - 1] + "…"
+
+
+class StoreBase:
+    def __init__(self, url: str | DatabaseURL):
+        self.url = url if isinstance(url, DatabaseURL) else parse_url(url)
+        self._engine: AsyncEngine | None = None
+        self._open_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        return cls(url)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url.redacted()!r})"
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.url.dialect
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StoreClosed(f"store {self.url.redacted()} is not open")
+        return self._engine
+
+    @property
+    def is_open(self) -> bool:
+        return self._engine is not None
+
+    def _create_engine(self) -> AsyncEngine:
+        common: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
+        if self.dialect == "sqlite":
+            if self.url.is_memory:
+                engine = create_async_engine(self.url.url, poolclass=StaticPool, **common)
+            else:
+                Path(self.url.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                engine = create_async_engine(self.url.url, **common)
+            event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+            return engine
+        return create_async_engine(
+            self.url.url,
+            pool_pre_ping=True,
+            connect_args=dict(self.url.connect_args),
+            **common,
+        )
+
+    async def open(self, migrate: bool = True) -> Self:
+        """Create the engine and (by default) migrate to head. Opening twice is a no-op."""
+        async with self._open_lock:
+            if self._engine is None:
+                engine = self._create_engine()
+                try:
+                    if migrate:
+                        await _migrate_module.upgrade_engine(engine)
+                    else:
+                        async with engine.connect() as conn:
+                            await conn.execute(text("SELECT 1"))
+                except Exception as e:
+                    await engine.dispose()
+                    raise StoreError(
+                        f"cannot open the store at {self.url.redacted()}: {describe_error(e)}"
+                    ) from e
+                except BaseException:
+                    await engine.dispose()
+                    raise
+                self._engine = engine
+        return self
+
+    async def aclose(self) -> None:
+        """Dispose of the connection pool. Safe to call twice."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer ``SELECT 1``."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def upgrade(self, revision: str = "head") -> str | None:
+        """Run migrations to ``revision``; returns the revision now current."""
+        return await _migrate_module.upgrade_engine(self.engine, revision)
+
+    async def current_revision(self) -> str | None:
+        return await _migrate_module.current_revision(self.engine)
+
+    @staticmethod
+    def head_revision() -> str | None:
+        return _migrate_module.head_revision()
+
+
+_migrate_module = migrate  # `open(migrate=...)` shadows the module name inside open()
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def rfc3339(value: Any) -> str | None:
+    """A tz-aware datetime as RFC 3339 in UTC with ``Z`` (the Record encoding's form)."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def chunked(values: list[Any], size: int = 1000) -> list[list[Any]]:
+    """Split long ``IN (...)`` lists: asyncpg allows at most 32767 bind parameters."""
+    return [values[i : i + size] for i in range(0, len(values), size)]

@@ -1,0 +1,73 @@
+"""Alembic migrations, run from inside the package (no alembic.ini needed).
+
+The Alembic ``Config`` is built in code with ``script_location`` pointing at
+``sluiceway/store/migrations``. Migrations run on the store's own async engine: the sync
+face of an async connection is handed to ``env.py`` through
+``config.attributes["connection"]``.
+
+Several processes may open the same store at once, so an upgrade holds a lock for its
+whole transaction: ``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN IMMEDIATE`` (the write
+lock, waited for through busy_timeout) on SQLite. The second process then finds the
+schema at head and does nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# Arbitrary constant shared by every sluiceway process: the advisory lock key.
+_PG_LOCK_KEY = 5_110_001
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic Config for the packaged migrations (``url`` only matters offline)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def lock_for_migration(conn: AsyncConnection) -> None:
+    """Take the migration lock; must be the first statement of the transaction."""
+    if conn.dialect.name == "sqlite":
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+
+
+def _upgrade_sync(connection: Connection, revision: str) -> None:
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+def _current_sync(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> str | None:
+    """Run migrations up to ``revision`` in one locked transaction; return the new revision."""
+    async with engine.begin() as conn:
+        await lock_for_migration(conn)
+        if await conn.run_sync(_current_sync) != head_revision() or revision != "head":
+            await conn.run_sync(_upgrade_sync, revision)
+        return await conn.run_sync(_current_sync)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current_sync)

@@ -1,0 +1,113 @@
+"""The store's tables (SQLAlchemy Core), one schema for SQLite and PostgreSQL.
+
+Portable column types:
+
+* ``RecordId``: a UUIDv7 string. Native ``uuid`` on PostgreSQL, ``VARCHAR(36)`` (canonical
+  text, which sorts like the uuid) on SQLite. Values are always ``str`` in Python.
+* ``UTCDateTime``: ``timestamptz`` on PostgreSQL; on SQLite SQLAlchemy's ISO text without
+  offset, written in UTC. Binds must be tz-aware (naive ones are rejected); results are
+  always tz-aware UTC on both dialects.
+* ``JSONDoc``: ``jsonb`` on PostgreSQL, JSON text on SQLite.
+
+Changing a table means a new Alembic revision in ``migrations/versions``; the tables here
+describe the schema at head and are what queries are built from.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+UTC = timezone.utc
+
+RecordId = sa.String(36).with_variant(postgresql.UUID(as_uuid=False), "postgresql")
+JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A tz-aware UTC datetime on both dialects."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store only takes tz-aware times")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" text, always in UTC, so that text
+            # order is time order.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("id", RecordId, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("stream", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("event_time", UTCDateTime, nullable=True),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("payload", JSONDoc, nullable=False),
+    sa.Column("attachments", JSONDoc, nullable=False),
+    sa.Index("ix_records_tenant_stream_id", "tenant", "stream", "id"),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON array of strings, sorted
+    sa.Column("secret_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+    sa.Index("ix_tokens_tenant", "tenant"),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("sink", sa.String(128), nullable=False),
+    sa.Column("partition", sa.String(128), nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("record_id", sa.String(36), nullable=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="dead"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_dead_letters_sink_status_id", "sink", "status", "id"),
+)
+
+idempotency = sa.Table(
+    "idempotency",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("response", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_idempotency_expires_at", "expires_at"),
+)
+
+ALL_TABLES = (records, tokens, dead_letters, idempotency)

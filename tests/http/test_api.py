@@ -1,0 +1,216 @@
+import gzip
+
+import orjson
+import pytest
+
+from tests.helpers import eventually, make_config, running_gateway
+
+FAST = {"batch": {"max_age": "50ms"}, "retry": {"initial": "10ms", "max": "50ms"}}
+
+
+def sinks():
+    return [{"type": "object_store", "name": "objects", **FAST}, {"type": "sql", "name": "sql", **FAST}]
+
+
+@pytest.fixture
+async def gw(tmp_path):
+    cfg = make_config(tmp_path / "data", sinks=sinks())
+    async with running_gateway(cfg) as (gateway, client):
+        info, token = await gateway.store.create_token("acme", ["ingest", "read"])
+        _, ingest_only = await gateway.store.create_token("acme", ["ingest"])
+        _, other = await gateway.store.create_token("globex", ["ingest", "read"])
+        _, admin = await gateway.store.create_token("ops", ["admin"])
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield gateway, client, {"ingest_only": ingest_only, "other": other, "admin": admin}
+
+
+def bearer(t):
+    return {"Authorization": f"Bearer {t}"}
+
+
+async def test_single_event_then_query(gw):
+    gateway, client, _ = gw
+    r = await client.post("/v1/streams/usage/events", content=b'{"event":"startup"}')
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["accepted"] == 1 and body["request_id"]
+
+    async def visible():
+        q = await client.get("/v1/streams/usage/events", params={"limit": 10})
+        return q.json()["events"]
+
+    events = await eventually(visible)
+    assert events[0]["payload"] == {"event": "startup"}
+    assert events[0]["tenant"] == "acme" and events[0]["stream"] == "usage"
+    assert events[0]["received_at"].endswith("Z")
+
+
+async def test_objects_written(gw, tmp_path):
+    gateway, client, _ = gw
+    r = await client.post("/v1/streams/usage/events", content=b'[{"a":1},{"a":2}]')
+    assert r.status_code == 202 and r.json()["accepted"] == 2
+    root = tmp_path / "data" / "objects"
+
+    async def files():
+        return sorted(root.rglob("*.jsonl.gz"))
+
+    found = await eventually(files)
+    assert found[0].relative_to(root).parts[:2] == ("usage", "acme")
+    lines = gzip.decompress(found[0].read_bytes()).splitlines()
+    assert [orjson.loads(x)["payload"] for x in lines] == [{"a": 1}, {"a": 2}]
+
+
+async def test_ndjson_and_gzip(gw):
+    _, client, _ = gw
+    nd = b"".join(orjson.dumps({"i": i}) + b"\n" for i in range(100))
+    r = await client.post("/v1/streams/logs/events", content=gzip.compress(nd),
+                          headers={"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+    assert r.status_code == 202 and r.json()["accepted"] == 100
+
+
+async def test_pagination_oldest_first(gw):
+    _, client, _ = gw
+    for i in range(5):
+        assert (await client.post("/v1/streams/p/events", json={"i": i})).status_code == 202
+
+    async def all_there():
+        q = await client.get("/v1/streams/p/events", params={"limit": 100})
+        return len(q.json()["events"]) == 5
+
+    await eventually(all_there)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/streams/p/events", params=params)).json()
+        seen += [e["payload"]["i"] for e in page["events"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [0, 1, 2, 3, 4]
+    future = (await client.get("/v1/streams/p/events", params={"since": "2999-01-01T00:00:00Z"})).json()
+    assert future == {"events": [], "next_cursor": None}
+
+
+@pytest.mark.parametrize("body,ctype,status,needle", [
+    (b'{"a": tru}', "application/json", 400, "offset"),
+    (b'{"a":1}\n{oops}\n', "application/x-ndjson", 400, "line 2"),
+    (b'"just a string"', "application/json", 400, "string"),
+    (b'[{"a":1}, 3]', "application/json", 400, "event 1"),
+    (b"<a/>", "application/xml", 415, "content type"),
+])
+async def test_bad_input_is_4xx_json(gw, body, ctype, status, needle):
+    _, client, _ = gw
+    r = await client.post("/v1/streams/usage/events", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == status
+    err = r.json()
+    assert set(err) == {"error", "detail"} and needle in err["detail"]
+
+
+async def test_body_limit_and_gzip_bomb(tmp_path):
+    cfg = make_config(tmp_path / "d", server={"max_body_bytes": "64KiB"}, sinks=sinks())
+    async with running_gateway(cfg) as (gateway, client):
+        _, token = await gateway.store.create_token("acme", ["ingest"])
+        h = bearer(token)
+        r = await client.post("/v1/streams/u/events", content=b'{"a":"' + b"x" * 70_000 + b'"}', headers=h)
+        assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+        bomb = gzip.compress(b'{"a":"' + b"x" * 10_000_000 + b'"}')
+        r = await client.post("/v1/streams/u/events", content=bomb, headers={**h, "Content-Encoding": "gzip"})
+        assert r.status_code == 413 and "decompressed" in r.json()["detail"]
+
+
+async def test_auth_errors(gw):
+    _, client, tokens = gw
+    r = await client.post("/v1/streams/u/events", json={"a": 1}, headers={"Authorization": ""})
+    assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+    r = await client.post("/v1/streams/u/events", json={"a": 1}, headers=bearer("slw_nope"))
+    assert r.status_code == 401
+    r = await client.post("/v1/streams/u/events", json={"a": 1}, headers={"Authorization": "Basic abc"})
+    assert r.status_code == 401
+    r = await client.get("/v1/streams/u/events", headers=bearer(tokens["ingest_only"]))
+    assert r.status_code == 403 and "read" in r.json()["detail"]
+    r = await client.post("/v1/streams/u/events?tenant=acme", json={"a": 1}, headers=bearer(tokens["other"]))
+    assert r.status_code == 403 and "tenant" in r.json()["detail"]
+    r = await client.post("/v1/streams/u/events", json={"a": 1},
+                          headers={**bearer(tokens["admin"]), "X-Sluice-Tenant": "acme"})
+    assert r.status_code == 202
+
+
+async def test_revoked_token_stops_working(tmp_path):
+    cfg = make_config(tmp_path / "d", server={"token_cache_ttl": 0}, sinks=sinks())
+    async with running_gateway(cfg) as (gateway, client):
+        info, token = await gateway.store.create_token("acme", ["ingest"])
+        assert (await client.post("/v1/streams/u/events", json={}, headers=bearer(token))).status_code == 202
+        assert await gateway.store.revoke_token(info.id)
+        assert (await client.post("/v1/streams/u/events", json={}, headers=bearer(token))).status_code == 401
+
+
+async def test_stream_and_tenant_names_validated(gw):
+    _, client, tokens = gw
+    r = await client.post("/v1/streams/Bad.Name/events", json={"a": 1})
+    assert r.status_code == 400 and "stream name" in r.json()["detail"]
+    r = await client.post("/v1/streams/ok/events", json={"a": 1},
+                          headers={**bearer(tokens["admin"]), "X-Sluice-Tenant": "../etc"})
+    assert r.status_code == 400 and "tenant" in r.json()["detail"]
+
+
+async def test_restricted_streams_404(tmp_path):
+    cfg = make_config(tmp_path / "d", server={"streams": ["usage"]}, sinks=sinks())
+    async with running_gateway(cfg) as (gateway, client):
+        _, token = await gateway.store.create_token("acme", ["ingest"])
+        assert (await client.post("/v1/streams/usage/events", json={}, headers=bearer(token))).status_code == 202
+        r = await client.post("/v1/streams/other/events", json={}, headers=bearer(token))
+        assert r.status_code == 404 and "usage" in r.json()["detail"]
+
+
+async def test_idempotency_key_replays(gw):
+    gateway, client, _ = gw
+    h = {"Idempotency-Key": "k-1"}
+    r1 = await client.post("/v1/streams/idem/events", json=[{"a": 1}, {"a": 2}], headers=h)
+    r2 = await client.post("/v1/streams/idem/events", json=[{"a": 1}, {"a": 2}], headers=h)
+    assert r1.status_code == r2.status_code == 202
+    assert r1.json() == r2.json() and r2.headers.get("idempotent-replayed") == "true"
+    assert (await client.post("/v1/streams/idem/events", json={"a": 3}, headers={"Idempotency-Key": "k-2"})).status_code == 202
+
+    async def count():
+        q = await client.get("/v1/streams/idem/events")
+        return len(q.json()["events"]) == 3 and q.json()["events"]
+
+    events = await eventually(count)
+    assert [e["idempotency_key"] for e in events] == ["k-1", "k-1", "k-2"]
+
+
+async def test_journal_full_503(tmp_path):
+    cfg = make_config(tmp_path / "d", journal={"max_bytes": "2KiB", "segment_bytes": "1KiB"},
+                      sinks=[{"type": "sql", "name": "sql", "streams": ["nothing-matches"], "batch": {"max_age": "1h"}}])
+    async with running_gateway(cfg) as (gateway, client):
+        _, token = await gateway.store.create_token("acme", ["ingest"])
+        statuses = []
+        for _ in range(40):
+            r = await client.post("/v1/streams/u/events", json={"pad": "x" * 200}, headers=bearer(token))
+            statuses.append(r.status_code)
+            if r.status_code == 503:
+                assert int(r.headers["retry-after"]) >= 1 and r.json()["error"] == "journal_full"
+                break
+        assert statuses[0] == 202 and statuses[-1] == 503
+
+
+async def test_operational_endpoints(gw):
+    _, client, _ = gw
+    assert (await client.get("/health")).json() == {"status": "ok"}
+    ready = await client.get("/ready")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"journal": "ok", "store": "ok"}
+    await client.post("/v1/streams/usage/events", json={"a": 1})
+    m = (await client.get("/metrics")).text
+    for name in ("sluice_http_requests_total", "sluice_events_accepted_total", "sluice_journal_fsync_seconds_bucket"):
+        assert name in m
+    spec = (await client.get("/openapi.json")).json()
+    assert "/v1/streams/{stream}/events" in spec["paths"]
+    assert "Ingest events" in (await client.get("/docs")).text
+
+
+async def test_unknown_route_and_method_are_json(gw):
+    _, client, _ = gw
+    r = await client.get("/nope")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    r = await client.delete("/v1/streams/u/events")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"

@@ -1,0 +1,86 @@
+import gzip
+
+import pytest
+
+from sluiceway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from sluiceway.http.body import check_media_type, decode_content, parse_events
+
+
+def test_single_object():
+    assert parse_events(b'{"a":1}', False) == [{"a": 1}]
+
+
+def test_array_of_objects():
+    assert parse_events(b'[{"a":1},{"b":2}]', False) == [{"a": 1}, {"b": 2}]
+
+
+def test_ndjson_skips_blank_lines():
+    assert parse_events(b'{"a":1}\n\n{"b":2}\n', True) == [{"a": 1}, {"b": 2}]
+
+
+def test_ndjson_sent_as_json_is_accepted():
+    assert parse_events(b'{"a":1}\n{"b":2}\n', False) == [{"a": 1}, {"b": 2}]
+
+
+def test_malformed_json_names_offset():
+    with pytest.raises(BadRequest) as e:
+        parse_events(b'{"a": tru}', False)
+    assert "line 1" in e.value.detail and "offset" in e.value.detail
+
+
+def test_malformed_ndjson_names_line():
+    with pytest.raises(BadRequest) as e:
+        parse_events(b'{"a":1}\n{"b":\n', True)
+    assert "line 2" in e.value.detail
+
+
+@pytest.mark.parametrize("body", [b'"x"', b"1", b"null", b"[1]", b'[{"a":1}, 2]'])
+def test_non_object_refused(body):
+    with pytest.raises(BadRequest):
+        parse_events(body, False)
+
+
+def test_ndjson_non_object_line():
+    with pytest.raises(BadRequest, match="line 2 is a array"):
+        parse_events(b'{"a":1}\n[1]\n', True)
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b"\n\n"])
+def test_empty_refused(body):
+    with pytest.raises(BadRequest):
+        parse_events(body, body != b"[]" and b"\n" in body)
+
+
+def test_media_types():
+    assert check_media_type("application/x-ndjson") is True
+    assert check_media_type("application/json") is False
+    assert check_media_type("application/x-www-form-urlencoded") is False
+    assert check_media_type("application/vnd.api+json") is False
+    with pytest.raises(UnsupportedMediaType):
+        check_media_type("application/xml")
+
+
+def test_gzip_roundtrip():
+    assert decode_content(gzip.compress(b'{"a":1}'), "gzip", 100) == b'{"a":1}'
+
+
+def test_gzip_bomb_refused():
+    bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))
+    assert len(bomb) < 100_000
+    with pytest.raises(PayloadTooLarge):
+        decode_content(bomb, "gzip", 1024 * 1024)
+
+
+def test_bad_gzip_is_400():
+    with pytest.raises(BadRequest):
+        decode_content(b"not gzip at all", "gzip", 1000)
+
+
+def test_truncated_gzip_is_400():
+    with pytest.raises(BadRequest):
+        decode_content(gzip.compress(b'{"a":1}' * 100)[:-10], "gzip", 100000)
+
+
+def test_unknown_encoding_415():
+    with pytest.raises(UnsupportedMediaType):
+        decode_content(b"x", "br", 100)

@@ -1,0 +1,437 @@
+"""The embedded journal: durability, recovery, cursors, reclaim, group commit, processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import struct
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+import sluiceway
+from sluiceway.errors import JournalCorrupt, JournalError, JournalFull
+from sluiceway.journal import Cursor, EmbeddedJournal, Entry
+
+HDR = struct.Struct("<IIQ")
+
+
+async def opened(path: Path, consumers=("a",), **kw) -> EmbeddedJournal:
+    journal = EmbeddedJournal(path, **kw)
+    await journal.open(list(consumers))
+    return journal
+
+
+async def read_all(part, after: int = 0, max_count: int = 7, max_bytes: int = 1 << 20) -> list[Entry]:
+    out: list[Entry] = []
+    while True:
+        batch = await part.read(after, max_count, max_bytes)
+        if not batch:
+            return out
+        out += batch
+        after = batch[-1].offset
+
+
+def item(i: int) -> bytes:
+    return b"item-%05d-" % i + b"x" * (i % 37)
+
+
+def segments(path: Path, name: str = "w0") -> list[Path]:
+    return sorted((path / "partitions" / name).glob("*.seg"))
+
+
+def frames(seg: Path) -> list[tuple[int, int]]:
+    """(position, length) of every frame in a segment file."""
+    data, pos, out = seg.read_bytes(), 0, []
+    while pos < len(data):
+        length, _, _ = HDR.unpack_from(data, pos)
+        out.append((pos, HDR.size + length))
+        pos += HDR.size + length
+    return out
+
+
+async def test_round_trip_across_segment_rolls(tmp_path):
+    j = await opened(tmp_path, segment_bytes=1024)
+    part = j.writer()
+    expected, n = [], 0
+    for size in [1, 5, 17, 3, 40, 1, 9, 60, 2]:
+        items = [item(n + k) for k in range(size)]
+        first, last = await part.append(items)
+        assert (first, last) == (n + 1, n + size)
+        expected += items
+        n += size
+    assert len(segments(tmp_path)) > 3
+    got = await read_all(part)
+    assert [e.offset for e in got] == list(range(1, n + 1))
+    assert [e.data for e in got] == expected
+    # from the middle, with a count limit, and a byte limit smaller than one entry
+    mid = await part.read(57, 5, 1 << 20)
+    assert [e.offset for e in mid] == [58, 59, 60, 61, 62]
+    assert [e.offset for e in await part.read(10, 100, 1)] == [11]
+    assert await part.read(n, 10, 1 << 20) == []
+    stats = part.stats()
+    assert (stats.name, stats.first_offset, stats.last_offset) == ("w0", 1, n)
+    assert stats.bytes == sum(p.stat().st_size for p in segments(tmp_path))
+    await j.aclose()
+
+
+async def test_offsets_continue_after_reopen(tmp_path):
+    j = await opened(tmp_path, segment_bytes=512)
+    await j.writer().append([item(i) for i in range(30)])
+    await j.aclose()
+    j = await opened(tmp_path, segment_bytes=512)
+    assert j.writer().stats().last_offset == 30
+    assert await j.writer().append([b"next"]) == (31, 31)
+    got = await read_all(j.writer())
+    assert [e.data for e in got] == [item(i) for i in range(30)] + [b"next"]
+    await j.aclose()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "partial_frame", "flipped_byte", "partial_header"])
+async def test_torn_tail_is_truncated_on_open(tmp_path, damage):
+    j = await opened(tmp_path, segment_bytes=1024)
+    for i in range(40):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    last = segments(tmp_path)[-1]
+    size = last.stat().st_size
+    fr = frames(last)
+    if damage == "garbage":
+        last.write_bytes(last.read_bytes() + os.urandom(50))
+        survivors = 40
+    elif damage == "partial_frame":
+        os.truncate(last, size - 3)
+        survivors = 39
+    elif damage == "flipped_byte":
+        data = bytearray(last.read_bytes())
+        data[fr[-1][0] + HDR.size + 2] ^= 0x40
+        last.write_bytes(bytes(data))
+        survivors = 39
+    else:  # the whole last segment is a torn header: it goes away
+        os.truncate(last, 7)
+        survivors = 40 - len(fr)
+    j = await opened(tmp_path, segment_bytes=1024)
+    part = j.writer()
+    if damage == "partial_header":
+        assert not last.exists()
+    else:
+        assert last.stat().st_size == (size if survivors == 40 else fr[-1][0])
+    got = await read_all(part)
+    assert [e.data for e in got] == [item(i) for i in range(survivors)]
+    assert part.stats().last_offset == survivors
+    assert await part.append([b"after"]) == (survivors + 1, survivors + 1)
+    await j.aclose()
+
+
+async def test_damage_in_a_middle_segment_is_corruption(tmp_path):
+    j = await opened(tmp_path, segment_bytes=1024)
+    for i in range(60):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    middle = segments(tmp_path)[1]
+    data = bytearray(middle.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    middle.write_bytes(bytes(data))
+    j = await opened(tmp_path, segment_bytes=1024)
+    with pytest.raises(JournalCorrupt):
+        await read_all(j.writer())
+    await j.aclose()
+    # a damaged first frame is caught at open already
+    data[5] ^= 0xFF
+    middle.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt):
+        await opened(tmp_path, segment_bytes=1024)
+
+
+async def test_cursors_persist_across_reopen(tmp_path):
+    j = await opened(tmp_path, consumers=["s3", "sql"])
+    part = j.writer()
+    await part.append([b"a", b"b", b"c"])
+    assert await part.load_cursor("s3") == Cursor()
+    await part.save_cursor("s3", Cursor(acked=1, pending=(2, 3)))
+    await part.save_cursor("sql", Cursor(acked=3))
+    await j.aclose()
+    path = tmp_path / "partitions" / "w0" / "cursors" / "s3.json"
+    assert orjson.loads(path.read_bytes()) == {"acked": 1, "pending": [2, 3]}
+    assert not [p for p in path.parent.iterdir() if p.suffix != ".json"]
+    j = await opened(tmp_path, consumers=["s3", "sql"])
+    assert await j.writer().load_cursor("s3") == Cursor(acked=1, pending=(2, 3))
+    assert await j.writer().load_cursor("sql") == Cursor(acked=3)
+    with pytest.raises(JournalError):
+        await j.writer().save_cursor("../evil", Cursor())
+    await j.aclose()
+
+
+async def test_reclaim_deletes_only_what_every_consumer_acked(tmp_path):
+    j = await opened(tmp_path, consumers=["a", "b"], segment_bytes=512)
+    part = j.writer()
+    for i in range(60):
+        await part.append([item(i)])
+    before = [int(p.stem) for p in segments(tmp_path)]
+    assert len(before) > 4
+    await part.save_cursor("a", Cursor(acked=60))
+    assert [int(p.stem) for p in segments(tmp_path)] == before  # b has acked nothing
+    await part.save_cursor("b", Cursor(acked=20))
+    after = [int(p.stem) for p in segments(tmp_path)]
+    assert after == [f for f in before if f >= max(g for g in before if g <= 21)]
+    got = await read_all(part)
+    assert got[0].offset == after[0] <= 21 and got[-1].offset == 60
+    assert part.stats().first_offset == after[0]
+    await part.save_cursor("b", Cursor(acked=60))
+    assert [int(p.stem) for p in segments(tmp_path)] == before[-1:]  # never the active segment
+    assert await part.append([b"more"]) == (61, 61)
+    await j.aclose()
+
+
+async def test_full_refuses_then_recovers_after_reclaim(tmp_path):
+    j = await opened(tmp_path, consumers=["a"], max_bytes=8192)
+    part = j.writer()
+    assert j.full() is None
+    last = 0
+    with pytest.raises(JournalFull) as info:
+        while True:
+            _, last = await part.append([item(1) * 3])
+    assert info.value.retry_after > 0
+    assert part.stats().last_offset == last  # nothing of the refused append was stored
+    assert part.stats().bytes <= 8192
+    assert j.full() is not None
+    with pytest.raises(JournalFull):
+        await part.append([b"x"] * 100)
+    await part.save_cursor("a", Cursor(acked=last))
+    assert j.full() is None
+    assert await part.append([b"again"]) == (last + 1, last + 1)
+    await j.aclose()
+
+
+async def test_concurrent_appends_share_fsyncs(tmp_path, monkeypatch):
+    j = await opened(tmp_path)
+    part = j.writer()
+    calls = []
+    real = os.fdatasync
+
+    def counting(fd):
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    results = await asyncio.gather(*(part.append([b"n%d" % i]) for i in range(200)))
+    assert sorted(first for first, _ in results) == list(range(1, 201))
+    assert all(first == last for first, last in results)
+    assert 1 <= len(calls) <= 20
+    got = await read_all(part, max_count=1000)
+    assert {e.data for e in got} == {b"n%d" % i for i in range(200)}
+    await j.aclose()
+
+
+async def test_appends_are_synced_unless_disabled(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "fdatasync", calls.append)
+    j = await opened(tmp_path / "nosync", fsync=False)
+    await j.writer().append([b"x"])
+    assert calls == []
+    await j.aclose()
+    observed: list[float] = []
+    j = await opened(tmp_path / "sync", fsync_observer=observed.append)
+    await j.writer().append([b"x"])
+    assert len(calls) == 1
+    assert len(observed) == 1 and observed[0] >= 0
+    await j.aclose()
+
+
+async def test_two_writers_get_their_own_partitions(tmp_path):
+    j0 = await opened(tmp_path)
+    j1 = await opened(tmp_path)
+    assert (j0.writer().name, j1.writer().name) == ("w0", "w1")
+    await j0.writer().append([b"zero"])
+    await j1.writer().append([b"one", b"uno"])
+    with pytest.raises(JournalError):
+        await opened(tmp_path, writer_name="w1")
+    reader = await opened(tmp_path, writer=False)
+    with pytest.raises(JournalError):
+        reader.writer()
+    parts = {p.name: p for p in reader.partitions()}
+    assert sorted(parts) == ["w0", "w1"]
+    assert [e.data for e in await read_all(parts["w1"])] == [b"one", b"uno"]
+    with pytest.raises(JournalError):
+        await parts["w0"].append([b"no"])
+    # a partition created later is picked up by refresh(); a freed one is reused
+    j2 = await opened(tmp_path, writer_name="edge-1")
+    await j2.writer().append([b"edge"])
+    assert [p.name for p in await reader.refresh()] == ["edge-1", "w0", "w1"]
+    await j0.aclose()
+    j3 = await opened(tmp_path)
+    assert j3.writer().name == "w0"
+    assert await j3.writer().append([b"zero again"]) == (2, 2)
+    for j in (j1, j2, j3, reader):
+        await j.aclose()
+
+
+async def test_reader_follows_another_writer_and_wait_wakes(tmp_path):
+    writer = await opened(tmp_path, segment_bytes=1024)
+    reader = await opened(tmp_path, writer=False, poll_interval=0.01)
+    (part,) = reader.partitions()
+    assert await part.wait(0, 0.01) is False
+    waiter = asyncio.create_task(part.wait(0, 10))
+    await asyncio.sleep(0)
+    await writer.writer().append([b"first"])
+    assert await waiter is True
+    assert await part.read(0, 10, 1 << 20) == [Entry(1, b"first")]
+    for i in range(100):  # several rolls
+        await writer.writer().append([item(i)])
+    got = await read_all(part, after=1)
+    assert [e.data for e in got] == [item(i) for i in range(100)]
+    assert part.stats().last_offset == 101
+    # the reader may ack and reclaim the writer's partition; the writer keeps going
+    await part.save_cursor("a", Cursor(acked=101))
+    assert len(segments(tmp_path)) == 1
+    assert await writer.writer().append([b"tail"]) == (102, 102)
+    assert part.stats().last_offset == 102  # stats() follows too (delivery drains by it)
+    assert writer.writer().stats().bytes == sum(p.stat().st_size for p in segments(tmp_path))
+    assert [e.data for e in await read_all(part, after=101)] == [b"tail"]
+    await writer.aclose()
+    await reader.aclose()
+
+
+async def test_wait_in_process(tmp_path):
+    j = await opened(tmp_path)
+    part = j.writer()
+    assert await part.wait(0, 0.01) is False
+    waiter = asyncio.create_task(part.wait(0, 10))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    await part.append([b"x"])
+    assert await waiter is True
+    assert await part.wait(0, 0) is True
+    await j.aclose()
+    await j.aclose()  # safe twice
+    with pytest.raises(JournalError):
+        await part.append([b"late"])
+
+
+async def test_close_flushes_queued_appends(tmp_path):
+    j = await opened(tmp_path)
+    tasks = [asyncio.create_task(j.writer().append([b"q%d" % i])) for i in range(50)]
+    await asyncio.sleep(0)
+    await j.aclose()
+    results = await asyncio.gather(*tasks)
+    assert sorted(first for first, _ in results) == list(range(1, 51))
+    j = await opened(tmp_path)
+    assert j.writer().stats().last_offset == 50
+    await j.aclose()
+
+
+async def test_offsets_are_never_reused_when_a_cursor_is_ahead(tmp_path):
+    """After an OS crash a reader may have acked frames the writer never synced (rule 7)."""
+    j = await opened(tmp_path)
+    for i in range(10):
+        await j.writer().append([item(i)])
+    await j.writer().save_cursor("a", Cursor(acked=10))
+    await j.aclose()
+    (seg,) = segments(tmp_path)
+    os.truncate(seg, frames(seg)[5][0])  # entries 6..10 were lost
+    j = await opened(tmp_path)
+    part = j.writer()
+    assert part.stats().last_offset == 5
+    assert await part.wait(5, 0) is False
+    assert await part.append([b"new"]) == (11, 11)
+    assert await read_all(part, after=5) == [Entry(11, b"new")]
+    assert [e.offset for e in await read_all(part)] == [1, 2, 3, 4, 5, 11]
+    await j.aclose()
+    j = await opened(tmp_path)
+    assert await j.writer().append([b"newer"]) == (12, 12)
+    await j.aclose()
+
+
+def _child_env() -> dict[str, str]:
+    src = str(Path(sluiceway.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+APPENDER = """
+import asyncio, sys
+from sluiceway.journal import EmbeddedJournal
+
+async def main(path, mode):
+    j = EmbeddedJournal(path, segment_bytes=4096, writer_name="w0")
+    await j.open(["a"])
+    part = j.writer()
+
+    async def worker(w):
+        seq = 0
+        while True:
+            items = [b"%d-%d-" % (w, seq + k) + b"p" * ((seq + k) % 90) for k in range(1 + seq % 4)]
+            first, last = await part.append(items)
+            print(first, last, w, seq, flush=True)
+            seq += len(items)
+            if mode == "slow":
+                if seq >= 300:
+                    return
+                await asyncio.sleep(0.002)
+
+    await asyncio.gather(*(worker(w) for w in range(1 if mode == "slow" else 4)))
+    await j.aclose()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def _expected(line: bytes) -> dict[int, bytes]:
+    first, last, w, seq = map(int, line.split())
+    return {first + k: b"%d-%d-" % (w, seq + k) + b"p" * ((seq + k) % 90) for k in range(last - first + 1)}
+
+
+async def test_reader_follows_a_live_writer_process(tmp_path):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", APPENDER, str(tmp_path), "slow", stdout=asyncio.subprocess.PIPE, env=_child_env()
+    )
+    reader = EmbeddedJournal(tmp_path, writer=False, poll_interval=0.005)
+    await reader.open(["a"])
+    for _ in range(1000):
+        parts = await reader.refresh()
+        if parts:
+            break
+        await asyncio.sleep(0.01)
+    (part,) = parts
+    got: list[Entry] = []
+    while len(got) < 300:
+        assert await part.wait(got[-1].offset if got else 0, 20)
+        got += await part.read(got[-1].offset if got else 0, 50, 1 << 20)
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0
+    got += await read_all(part, after=got[-1].offset)
+    expected: dict[int, bytes] = {}
+    for line in out.splitlines():
+        expected.update(_expected(line))
+    assert [e.offset for e in got] == list(range(1, len(expected) + 1)) == sorted(expected)
+    assert all(expected[e.offset] == e.data for e in got)
+    await reader.aclose()
+
+
+async def test_kill_9_loses_no_acknowledged_append(tmp_path):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", APPENDER, str(tmp_path), "fast", stdout=asyncio.subprocess.PIPE, env=_child_env()
+    )
+    lines = []
+    while len(lines) < 400:
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert line, "the appender died"
+        lines.append(line)
+    proc.send_signal(signal.SIGKILL)
+    rest, _ = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == -signal.SIGKILL
+    lines += rest.split(b"\n")[:-1]  # the last piece is empty or a cut line
+    expected: dict[int, bytes] = {}
+    for line in lines:
+        expected.update(_expected(line))
+    assert len(segments(tmp_path)) > 2
+    j = await opened(tmp_path, writer_name="w0", segment_bytes=4096)
+    got = {e.offset: e.data for e in await read_all(j.writer(), max_count=500)}
+    assert list(got) == list(range(1, len(got) + 1))
+    missing = [off for off, data in expected.items() if got.get(off) != data]
+    assert missing == []
+    nxt = max(got) + 1
+    assert await j.writer().append([b"after the crash"]) == (nxt, nxt)
+    await j.aclose()

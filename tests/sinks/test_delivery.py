@@ -1,0 +1,184 @@
+import asyncio
+
+import pytest
+
+from sluiceway.config.types import SinkConfigBase
+from sluiceway.errors import PermanentError, TransientError
+from sluiceway.journal import Cursor, EmbeddedJournal
+from sluiceway.record import Record, new_id, utcnow
+from sluiceway.sinks.base import Batch, Sink
+from sluiceway.sinks.delivery import Delivery, backoff
+from sluiceway.store import Store
+from tests.helpers import eventually
+
+
+class Recorder(Sink):
+    """A sink double that records batches and fails as scripted."""
+
+    def __init__(self, script=()):
+        self.name = "rec"
+        self.batches: list[Batch] = []
+        self.script = list(script)
+        self.calls = 0
+
+    async def send(self, batch):
+        self.calls += 1
+        if self.script:
+            exc = self.script.pop(0)
+            if exc is not None:
+                raise exc
+        self.batches.append(batch)
+
+
+def rec(stream="s", i=0):
+    return Record(id=new_id(), tenant="t", stream=stream, source="test", received_at=utcnow(), payload={"i": i})
+
+
+def cfg(**kw):
+    base = {"name": "rec", "type": "test", "batch": {"max_records": 100, "max_age": "20ms"},
+            "retry": {"initial": "1ms", "max": "5ms"}}
+    base.update(kw)
+    return SinkConfigBase.model_validate(base)
+
+
+@pytest.fixture
+async def env(tmp_path):
+    j = EmbeddedJournal(tmp_path / "journal")
+    await j.open(["rec"])
+    store = Store.from_url(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    await store.open()
+    yield j, store
+    await j.aclose()
+    await store.aclose()
+
+
+async def run_until(d: Delivery, cond):
+    task = asyncio.create_task(d.run())
+    try:
+        await eventually(cond)
+    finally:
+        d.stop()
+        await asyncio.wait_for(task, 10)
+
+
+def test_backoff_is_full_jitter():
+    for attempt in range(10):
+        v = backoff(attempt, 0.5, 8.0)
+        assert 0 <= v <= min(8.0, 0.5 * 2 ** attempt)
+
+
+async def test_batches_by_count_and_acks(env):
+    j, store = env
+    part = j.writer()
+    await part.append([rec(i=i).encode() for i in range(250)])
+    sink = Recorder()
+    d = Delivery(part, sink, cfg(), store)
+
+    async def done():
+        return sum(len(b) for b in sink.batches) == 250
+
+    await run_until(d, done)
+    assert [len(b) for b in sink.batches][:2] == [100, 100]
+    assert (await part.load_cursor("rec")) == Cursor(acked=250, pending=None)
+    offsets = [(b.first_offset, b.last_offset) for b in sink.batches]
+    assert offsets[0] == (1, 100) and offsets[1] == (101, 200)
+
+
+async def test_transient_errors_are_retried(env):
+    j, store = env
+    part = j.writer()
+    await part.append([rec().encode()])
+    sink = Recorder([TransientError("down"), RuntimeError("surprise"), TransientError("429", retry_after=0.01)])
+    d = Delivery(part, sink, cfg(), store)
+
+    async def done():
+        return sink.batches
+
+    await run_until(d, done)
+    assert sink.calls == 4 and await store.count_dead_letters() == 0
+
+
+async def test_permanent_error_dead_letters_then_retry(env):
+    j, store = env
+    part = j.writer()
+    records = [rec(i=i) for i in range(3)]
+    await part.append([r.encode() for r in records])
+    sink = Recorder([PermanentError("schema mismatch")])
+    d = Delivery(part, sink, cfg(), store, dead_letter_poll=0.02)
+
+    async def dead():
+        return await store.count_dead_letters("rec") == 3
+
+    task = asyncio.create_task(d.run())
+    await eventually(dead)
+    assert not sink.batches
+    assert (await part.load_cursor("rec")).acked == 3  # acked: nothing blocks behind it
+    rows = await store.list_dead_letters(sink="rec")
+    assert {r["record_id"] for r in rows} == {r.id for r in records}
+    assert "schema mismatch" in rows[0]["error"]
+    assert await store.request_retry(sink="rec") == 3
+
+    async def redelivered():
+        return sink.batches and await store.count_dead_letters("rec") == 0
+
+    await eventually(redelivered)
+    d.stop()
+    await asyncio.wait_for(task, 10)
+    assert {r.id for r in sink.batches[0].records} == {r.id for r in records}
+
+
+async def test_pending_batch_resent_with_same_boundaries(env):
+    j, store = env
+    part = j.writer()
+    await part.append([rec(i=i).encode() for i in range(10)])
+    # A previous process recorded 3..7 as pending and died before acking.
+    await part.save_cursor("rec", Cursor(acked=2, pending=(3, 7)))
+    sink = Recorder()
+    d = Delivery(part, sink, cfg(), store)
+
+    async def done():
+        return sum(len(b) for b in sink.batches) >= 8
+
+    await run_until(d, done)
+    assert (sink.batches[0].first_offset, sink.batches[0].last_offset) == (3, 7)
+    assert sink.batches[0].key == "w0-000000000003-000000000007"
+
+
+async def test_stream_filter(env):
+    j, store = env
+    part = j.writer()
+    await part.append([rec("a").encode(), rec("b").encode(), rec("a").encode()])
+    sink = Recorder()
+    d = Delivery(part, sink, cfg(streams=["a"]), store)
+
+    async def done():
+        return d.acked == 3
+
+    await run_until(d, done)
+    assert [r.stream for b in sink.batches for r in b.records] == ["a", "a"]
+
+
+async def test_undecodable_entry_is_dead_lettered(env):
+    j, store = env
+    part = j.writer()
+    await part.append([b"not json", rec().encode()])
+    sink = Recorder()
+    d = Delivery(part, sink, cfg(), store)
+
+    async def done():
+        return d.acked == 2
+
+    await run_until(d, done)
+    assert await store.count_dead_letters("rec") == 1
+    assert len(sink.batches[0]) == 1
+
+
+async def test_drain_flushes_without_waiting_for_age(env):
+    j, store = env
+    part = j.writer()
+    await part.append([rec().encode()])
+    sink = Recorder()
+    d = Delivery(part, sink, cfg(batch={"max_records": 1000, "max_age": "1h"}), store)
+    d.drain()
+    await asyncio.wait_for(d.run(), 10)
+    assert len(sink.batches) == 1 and d.acked == 1

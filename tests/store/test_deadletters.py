@@ -1,0 +1,82 @@
+from datetime import datetime
+
+from sluiceway.record import Record, new_id, utcnow
+from sluiceway.store import Store
+
+
+def items(n: int, start: int = 1, partition: str = "w0") -> list[tuple[str, int, str | None, bytes]]:
+    out = []
+    for off in range(start, start + n):
+        r = Record(id=new_id(), tenant="acme", stream="usage", source="s", received_at=utcnow(), payload={"off": off})
+        out.append((partition, off, r.id, r.encode()))
+    return out
+
+
+async def test_add_and_list(any_store: Store) -> None:
+    batch = items(3)
+    assert await any_store.add_dead_letters("warehouse", batch, "constraint violated") == 3
+    rows = await any_store.list_dead_letters()
+    assert [r["offset"] for r in rows] == [1, 2, 3]
+    r0 = rows[0]
+    assert r0["sink"] == "warehouse" and r0["partition"] == "w0" and r0["record_id"] == batch[0][2]
+    assert r0["status"] == "dead" and r0["attempts"] == 0 and r0["error"] == "constraint violated"
+    assert Record.decode(r0["data"]).payload == {"off": 1}
+    assert r0["created_at"].endswith("Z") and datetime.fromisoformat(r0["created_at"].replace("Z", "+00:00"))
+    assert await any_store.count_dead_letters() == 3
+    assert await any_store.add_dead_letters("warehouse", [], "x") == 0
+
+
+async def test_raw_bytes_are_kept_readable(any_store: Store) -> None:
+    await any_store.add_dead_letters("s", [("w1", 7, None, b"\xff\xfe not json \x00 end")], "undecodable\x00")
+    [row] = await any_store.list_dead_letters()
+    assert row["record_id"] is None
+    assert row["data"] == "\ufffd\ufffd not json \ufffd end"
+    assert row["error"] == "undecodable\ufffd"
+
+
+async def test_filters_and_paging(any_store: Store) -> None:
+    await any_store.add_dead_letters("a", items(5), "e")
+    await any_store.add_dead_letters("b", items(2), "e")
+    assert await any_store.count_dead_letters("a") == 5
+    assert await any_store.count_dead_letters("b") == 2
+    first = await any_store.list_dead_letters(sink="a", limit=3)
+    rest = await any_store.list_dead_letters(sink="a", limit=3, after_id=first[-1]["id"])
+    assert [r["offset"] for r in first + rest] == [1, 2, 3, 4, 5]
+    assert await any_store.list_dead_letters(sink="a", status="retry") == []
+
+
+async def test_retry_cycle(any_store: Store) -> None:
+    await any_store.add_dead_letters("a", items(4), "first error")
+    await any_store.add_dead_letters("b", items(1), "e")
+    ids = [r["id"] for r in await any_store.list_dead_letters(sink="a")]
+
+    assert await any_store.take_retry("a", 10) == []
+    assert await any_store.request_retry(ids=[]) == 0  # an empty id list retries nothing
+    assert await any_store.request_retry(sink="a", ids=ids[:2]) == 2
+    assert await any_store.request_retry(sink="a") == 2  # the other two
+    assert await any_store.request_retry(sink="a") == 0  # nothing dead left
+    assert await any_store.count_dead_letters("a", status="retry") == 4
+    assert await any_store.count_dead_letters("b", status="dead") == 1
+
+    taken = await any_store.take_retry("a", 3)
+    assert [t["id"] for t in taken] == ids[:3]  # oldest first, limited
+
+    assert await any_store.resolve_dead_letters([ids[0], ids[1]]) == 2
+    assert await any_store.fail_retry([ids[2]], "second error") == 1
+    rows = {r["id"]: r for r in await any_store.list_dead_letters(sink="a")}
+    assert set(rows) == {ids[2], ids[3]}
+    assert rows[ids[2]]["status"] == "dead" and rows[ids[2]]["attempts"] == 1
+    assert rows[ids[2]]["error"] == "second error"
+    assert rows[ids[3]]["status"] == "retry" and rows[ids[3]]["attempts"] == 0
+    assert await any_store.resolve_dead_letters([]) == 0
+    assert await any_store.fail_retry([], "x") == 0
+
+
+async def test_retry_everything_and_many_ids(any_store: Store) -> None:
+    await any_store.add_dead_letters("a", items(1500), "e")
+    await any_store.add_dead_letters("b", items(3), "e")
+    ids = [r["id"] for r in await any_store.list_dead_letters(sink="a", limit=5000)]
+    assert await any_store.request_retry(ids=ids) == 1500  # chunked IN lists
+    assert await any_store.request_retry() == 3  # every sink
+    assert await any_store.resolve_dead_letters(ids) == 1500
+    assert await any_store.count_dead_letters() == 3

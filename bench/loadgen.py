@@ -14,8 +14,9 @@ connections with at most one request in flight on each (no pipelining).
         --rate 10000 --duration 10 --warmup 3 --connections 32 --token "$TOKEN"
 
 Prints one JSON object: achieved rate, status counts, latency percentiles (ms) of the measured
-window (warm-up excluded), and the generator's own send lag (actual minus intended send time),
-which shows whether the generator itself kept up.
+window (warm-up excluded), the send lag (actual minus intended send time: the generator's own
+lateness plus any wait for a free connection while the server is behind) and the generator lag
+(its own lateness alone), which shows whether the generator itself kept up.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class Generator:
         self.conns: list[Conn] = []
         self.measure_from = 0.0
         self.latencies = array("d")
-        self.lags = array("d")
+        self.lags = array("d")  # intended -> written: generator lateness + wait for a connection
+        self.tick_lags = array("d")  # intended -> queued: the generator's own lateness
         self.statuses: Counter[int] = Counter()
         self.outstanding = 0
         self.failures: Counter[str] = Counter()
@@ -178,6 +180,8 @@ class Generator:
                 due = start + i * interval
                 if due > t:
                     break
+                if due >= self.measure_from:
+                    self.tick_lags.append(t - due)
                 self.pending.append(due)
                 self.outstanding += 1
                 i += 1
@@ -203,6 +207,7 @@ class Generator:
     def report(self, measure_end: float, finished: float, unfinished: int) -> dict:
         lat = sorted(self.latencies)
         lags = sorted(self.lags)
+        tick_lags = sorted(self.tick_lags)
 
         def pct(values: list[float], p: float) -> float | None:
             if not values:
@@ -232,10 +237,17 @@ class Generator:
                 "p999": pct(lat, 99.9),
                 "max": round(lat[-1] * 1000.0, 3) if lat else None,
             },
+            # how late requests were written: generator lateness plus waiting for a free
+            # connection (all busy = the server is behind)
             "send_lag_ms": {
                 "p50": pct(lags, 50),
                 "p99": pct(lags, 99),
                 "max": round(lags[-1] * 1000.0, 3) if lags else None,
+            },
+            # the generator's own lateness in putting requests on its queue: its self-check
+            "generator_lag_ms": {
+                "p99": pct(tick_lags, 99),
+                "max": round(tick_lags[-1] * 1000.0, 3) if tick_lags else None,
             },
         }
 

@@ -43,7 +43,6 @@ import shlex
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -126,10 +125,46 @@ def vmrss_kb(pid: int) -> int:
 
 
 def cpu_ticks(pid: int) -> int:
+    return cpu_ticks_path(f"/proc/{pid}/stat")
+
+
+def count_in_file(path: Path, needle: bytes) -> int:
+    n, tail = 0, b""
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                buf = tail + chunk
+                n += buf.count(needle)
+                # keep a partial match (shorter than needle, so never counted twice)
+                tail = buf[-(len(needle) - 1) :] if len(needle) > 1 else b""
+    except OSError:
+        return 0
+    return n
+
+
+def thread_ticks(pid: int) -> dict[int, tuple[str, int]]:
+    """CPU ticks (utime + stime) of every thread of pid and its descendants, with names."""
+    out = {}
+    for p in descendants(pid):
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{p}/task/{tid}/comm") as f:
+                    name = f.read().strip()
+            except OSError:
+                name = "?"
+            out[int(tid)] = (name, cpu_ticks_path(f"/proc/{p}/task/{tid}/stat"))
+    return out
+
+
+def cpu_ticks_path(path: str) -> int:
+    try:
+        with open(path) as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
+        return int(fields[11]) + int(fields[12])
     except (OSError, IndexError, ValueError):
         return 0
 
@@ -225,7 +260,7 @@ class Server:
         return sum(cpu_ticks(p) for p in descendants(self.proc.pid)) if self.proc else 0
 
     def wait_idle(self, timeout: float, window: float = 0.5, threshold: float = 0.05) -> float:
-        """Wait until the server tree uses < threshold of a core for two windows in a row."""
+        """Wait until the server tree uses < threshold of a core for four windows in a row."""
         hz = os.sysconf("SC_CLK_TCK")
         t0 = time.monotonic()
         quiet = 0
@@ -236,7 +271,7 @@ class Server:
             busy = (cur - last) / hz / window
             last = cur
             quiet = quiet + 1 if busy < threshold else 0
-            if quiet >= 2:
+            if quiet >= 4:
                 break
         return round(time.monotonic() - t0, 1)
 
@@ -304,8 +339,9 @@ def median_by(runs: list[dict], key: str) -> dict:
 class CpuWatch:
     """CPU used on the machine during a run by processes other than the benchmark's own."""
 
-    def __init__(self, servers: list[Server]) -> None:
+    def __init__(self, servers: list[Server], target: Server | None = None) -> None:
         self.servers = servers
+        self.bystanders = [s for s in servers if s is not target]
         self.hz = os.sysconf("SC_CLK_TCK")
 
     @staticmethod
@@ -322,8 +358,12 @@ class CpuWatch:
         servers = sum(s.tree_cpu_ticks() for s in self.servers) / self.hz
         return servers + ru_c.ru_utime + ru_c.ru_stime + ru_s.ru_utime + ru_s.ru_stime
 
+    def _bystanders(self) -> float:
+        return sum(s.tree_cpu_ticks() for s in self.bystanders) / self.hz
+
     def __enter__(self) -> CpuWatch:
         self.t0, self.b0, self.o0 = time.monotonic(), self._busy_ticks(), self._ours()
+        self.y0 = self._bystanders()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -331,6 +371,8 @@ class CpuWatch:
         busy = (self._busy_ticks() - self.b0) / self.hz
         ours = self._ours() - self.o0
         self.foreign_pct = round(max(0.0, busy - ours) / secs * 100.0, 1)
+        # CPU of the servers that were *not* under load (they share CPU 0 with the one that is)
+        self.bystander_pct = round((self._bystanders() - self.y0) / secs * 100.0, 1)
 
 
 class Suite:
@@ -368,7 +410,7 @@ class Suite:
             self.red.add(exe, "sluice")
         return [exe] if exe else None
 
-    def sluice_server(self) -> tuple[Server | None, str]:
+    def sluice_server(self, name: str = "sluice") -> tuple[Server | None, str]:
         cmd = self.sluice_cmd()
         if not cmd:
             return None, "no `sluice` executable on PATH"
@@ -380,13 +422,23 @@ class Suite:
             return None, f"`sluice serve --help` failed: {exc}"
         if h.returncode != 0:
             return None, "`sluice serve --help` failed: " + (h.stderr or h.stdout).strip()[-300:]
-        data = self.tmp / "sluice-data"
+        data = self.tmp / f"{name}-data"
         data.mkdir()
         port = free_port()
         argv = [
             *pin(SERVER_CPU), *cmd, "serve", "--data-dir", str(data),
             "--host", HOST, "--port", str(port),
         ]  # fmt: skip
+        label = "sluiceway"
+        if name == "sluice-nosinks":
+            # Diagnostic: the same gateway without delivery, i.e. HTTP + journal (fsync) only.
+            # Nothing is ever acknowledged, so the journal gets room for the whole run.
+            conf = self.tmp / "sluice-nosinks.yaml"
+            conf.write_text("sinks: []\njournal:\n  max_bytes: 32GiB\n  segment_bytes: 256MiB\n")
+            argv += ["--config", str(conf)]
+            label = "sluiceway without sinks (diagnostic)"
+        elif self.args.sluice_config:
+            argv += ["--config", str(Path(self.args.sluice_config).resolve())]
         # Pass the same uvicorn flags as the baselines where `sluice serve` accepts them.
         missing = []
         flags = UVICORN_FLAGS
@@ -399,7 +451,7 @@ class Suite:
             else:
                 missing.append(" ".join(group))
             i += len(group)
-        if missing:
+        if missing and name == "sluice":
             self.notes.append(
                 "`sluice serve` has no option for "
                 + ", ".join(f"`{m}`" for m in missing)
@@ -408,8 +460,8 @@ class Suite:
             )
         env_extra = dict(kv.split("=", 1) for kv in self.args.sluice_env)
         self.sluice_env_used = env_extra
-        srv = Server("sluice", "sluiceway", argv, {**os.environ, **env_extra}, port,
-                     self.tmp / "sluice.log", has_bulk=True)  # fmt: skip
+        srv = Server(name, label, argv, {**os.environ, **env_extra}, port,
+                     self.tmp / f"{name}.log", has_bulk=True)  # fmt: skip
         srv.data_dir = data  # type: ignore[attr-defined]
         return srv, ""
 
@@ -429,7 +481,7 @@ class Suite:
     def start(self, srv: Server, is_sluice: bool) -> None:
         res = self.results.setdefault(srv.name, {"label": srv.label, "phases": {}})
         shown = srv.argv
-        if srv.name == "sluice" and getattr(self, "sluice_env_used", None):
+        if srv.name.startswith("sluice") and getattr(self, "sluice_env_used", None):
             shown = [f"{k}={v}" for k, v in self.sluice_env_used.items()] + srv.argv
         elif srv.name == "fastapi":
             shown = [f"{k}={v}" for k, v in srv.env.items()
@@ -465,6 +517,14 @@ class Suite:
             round(max(m for _, _, m in srv.samples) / 1024.0, 1) if srv.samples else 0.0
         )
         res["rss_samples"] = len(srv.samples)
+        if srv.name == "sluice":
+            n = count_in_file(srv.log_path, b'"event":"request"')
+            if n:
+                self.notes.append(
+                    f"`sluice serve` wrote {n:,} access-log lines (one per request) to stderr "
+                    "during the run (its own access log, independent of the log level), while "
+                    "the baselines run with `--no-access-log`."
+                )
         if srv in self.up:
             self.up.remove(srv)
         log(f"{srv.name}: stopped; max RSS {res['max_rss_mb']} MB ({res['rss_samples']} samples)")
@@ -500,7 +560,7 @@ class Suite:
         )
         if status != 202:
             return f"single event: expected 202, got {status} {resp[:300]!r}"
-        if srv.name == "sluice":
+        if srv.name.startswith("sluice"):
             try:
                 doc = json.loads(resp)
             except ValueError:
@@ -517,7 +577,7 @@ class Suite:
         )  # fmt: skip
         if status != 202:
             return f"ndjson: expected 202, got {status} {resp[:300]!r}"
-        if srv.name == "sluice":
+        if srv.name.startswith("sluice"):
             try:
                 accepted = json.loads(resp).get("accepted")
             except ValueError:
@@ -539,7 +599,7 @@ class Suite:
         run_wrk(warm, timeout=a.warmup + 60)
         argv = wrk_argv(script, self.url(srv), a.duration, conns, script_args)
         t0 = time.monotonic()
-        with CpuWatch(self.up) as cpu:
+        with CpuWatch(self.up, srv) as cpu:
             res, _ = run_wrk(argv, timeout=a.duration + 60)
         t1 = time.monotonic()
         secs = res["duration_us"] / 1e6
@@ -547,6 +607,7 @@ class Suite:
         res["rss_mb"] = srv.max_rss_mb(t0, t1)
         res["errors_total"] = sum(res["errors"].values())
         res["other_cpu_pct"] = cpu.foreign_pct
+        res["idle_servers_cpu_pct"] = cpu.bystander_pct
         res["settle_s"] = settle_s
         self.commands.setdefault(f"{'bulk' if 'ndjson' in script else 'single'}/{srv.name}",
                                  [warm, argv])  # fmt: skip
@@ -571,7 +632,7 @@ class Suite:
             runs[srv.name].append(res)
             log(f"{srv.name}: single run {r + 1}: {res['rps']:,.0f} req/s, "
                 f"p99 {res['latency_us']['p99'] / 1000:.2f} ms, errors {res['errors_total']}, "
-                f"other CPU {res['other_cpu_pct']}%")  # fmt: skip
+                f"other CPU {res['other_cpu_pct']}%, idle servers {res['idle_servers_cpu_pct']}%")  # fmt: skip
         for name, rs in runs.items():
             if rs:
                 best = median_by(rs, "rps")
@@ -599,7 +660,7 @@ class Suite:
         log(f"{srv.name}: constant rate {rate:,.0f} req/s for {a.duration:g}s "
             f"(+{a.latency_warmup:g}s warm-up)")  # fmt: skip
         t0 = time.monotonic()
-        with CpuWatch(self.up) as cpu:
+        with CpuWatch(self.up, srv) as cpu:
             p = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True,
                                timeout=a.duration + a.latency_warmup + 60)  # fmt: skip
         t1 = time.monotonic()
@@ -609,13 +670,15 @@ class Suite:
         res["peak_rps"] = round(peak, 1)
         res["rss_mb"] = srv.max_rss_mb(t0, t1)
         res["other_cpu_pct"] = cpu.foreign_pct
+        res["idle_servers_cpu_pct"] = cpu.bystander_pct
         res["settle_s"] = settle_s
         self.commands.setdefault(f"latency/{srv.name}", ([calib] if calib else []) + [argv])
         lat = res["latency_ms"]
         log(f"{srv.name}: achieved {res['achieved_rate']:,.0f} req/s, p50 {lat['p50']} ms, "
             f"p99 {lat['p99']} ms, max {lat['max']} ms, statuses {res['statuses']}, "
             f"failures {res['failures']}, send lag p99 {res['send_lag_ms']['p99']} ms, "
-            f"other CPU {res['other_cpu_pct']}%")  # fmt: skip
+            f"generator lag max {res['generator_lag_ms']['max']} ms, "
+            f"other CPU {res['other_cpu_pct']}%, idle servers {res['idle_servers_cpu_pct']}%")  # fmt: skip
         return res
 
     def phase_bulk(self) -> None:
@@ -640,7 +703,8 @@ class Suite:
             runs[srv.name].append(res)
             log(f"{srv.name}: bulk run {r + 1}: {res['eps']:,.0f} events/s accepted "
                 f"({res['rps']:,.1f} req/s, {res['not_accepted']} not accepted, "
-                f"errors {res['errors_total']}, other CPU {res['other_cpu_pct']}%) "
+                f"errors {res['errors_total']}, other CPU {res['other_cpu_pct']}%, "
+                f"idle servers {res['idle_servers_cpu_pct']}%) "
                 f"{res['first_bad']}")  # fmt: skip
         for name, rs in runs.items():
             if rs:
@@ -663,23 +727,41 @@ class Suite:
             self.settle()
             raw = self.tmp / f"profile-{phase}.txt"
             dur = max(5, int(self.args.duration))
+            rate = 100
             spy = [*pin(LOADGEN_CPU), "py-spy", "record", "--pid", str(srv.proc.pid),
-                   "--subprocesses", "--threads", "--duration", str(dur), "--rate", "250",
-                   "--format", "raw", "--output", str(raw)]  # fmt: skip
+                   "--subprocesses", "--threads", "--native", "--duration", str(dur),
+                   "--rate", str(rate), "--format", "raw", "--output", str(raw)]  # fmt: skip
             log(f"{srv.name}: profiling {phase} with py-spy for {dur}s")
-            sp = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            wrk = wrk_argv(script, self.url(srv), dur + 2, conns, [token, *extra])
+            lg = subprocess.Popen(wrk, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
             time.sleep(1.0)
-            run_wrk(wrk_argv(script, self.url(srv), dur, conns, [token, *extra]), dur + 60)
+            before = thread_ticks(srv.proc.pid)
+            t0 = time.monotonic()
+            sp = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 _, err = sp.communicate(timeout=dur + 60)
             except subprocess.TimeoutExpired:
                 sp.kill()
                 _, err = sp.communicate()
+            secs = time.monotonic() - t0
+            after = thread_ticks(srv.proc.pid)
+            lg.wait(timeout=dur + 60)
             if not raw.exists():
                 out[phase] = {"error": err.decode(errors="replace")[-300:]}
                 continue
-            self.commands.setdefault(f"profile/{phase}", [spy])
-            out[phase] = summarize_profile(raw)
+            self.commands.setdefault(f"profile/{phase}", [wrk, spy])
+            out[phase] = summarize_profile(raw, dur, rate)
+            hz = os.sysconf("SC_CLK_TCK")
+            names = out[phase].pop("tid_names", {})
+            cpu = {}
+            for tid, (comm, ticks) in after.items():
+                d = ticks - before.get(tid, (comm, 0))[1]
+                name = _thread_name("thread (0): " + names[tid]) if tid in names else comm
+                if d > 0:
+                    cpu[name] = cpu.get(name, 0.0) + d / hz / secs * 100.0
+            out[phase]["thread_cpu"] = sorted(((k, round(v, 1)) for k, v in cpu.items()),
+                                              key=lambda kv: -kv[1])  # fmt: skip
             if self.args.keep:
                 out[phase]["raw"] = self.red(str(raw))
         return out
@@ -701,11 +783,13 @@ class Suite:
             srv = self.uvicorn_server("fastapi", "FastAPI + pydantic + SQLite",
                                       "fastapi_sqlite:app", env)  # fmt: skip
             planned.append((srv, False))
-        if "sluice" in wanted:
-            srv, why = self.sluice_server()
+        for name in ("sluice", "sluice-nosinks"):
+            if name not in wanted:
+                continue
+            srv, why = self.sluice_server(name)
             if srv is None:
-                self.results["sluice"] = {"label": "sluiceway", "skipped": why, "phases": {}}
-                log(f"sluice: skipped: {why}")
+                self.results[name] = {"label": "sluiceway", "skipped": why, "phases": {}}
+                log(f"{name}: skipped: {why}")
             else:
                 planned.append((srv, True))
         ok = True
@@ -806,55 +890,108 @@ class Suite:
 # --------------------------------------------------------------------------- profile summary
 
 
-def summarize_profile(raw: Path, top: int = 15) -> dict:
-    """Self and inclusive time by function from py-spy raw (collapsed) output.
+WAIT_FRAMES = re.compile(
+    r"^(pthread_cond_(timed)?wait|PyThread_acquire_lock_timed|take_gil|sem_(timed|clock)?wait|"
+    r"epoll_p?wait|uv__io_poll|__?poll|select|pselect6?|futex\w*|__futex\w*|"
+    r"(clock_)?nanosleep)\b"
+)
 
-    Pseudo-frames (process, thread) and frames present in ~every sample (entry points) are
-    left out of the inclusive list; ``sluiceway`` lists inclusive time of the project's own
-    functions only."""
-    self_t: dict[str, int] = {}
+
+def summarize_profile(raw: Path, seconds: float, rate: int, top: int = 15) -> dict:
+    """Summarize py-spy ``--native --threads --format raw`` output.
+
+    Samples in which a thread waits (for a lock, the GIL, a condition or epoll: a wait
+    function in the native frames below the last Python frame) are set apart as idle; the
+    rest are the time a thread spends running or in a blocking system call (write, fsync).
+    Percentages are of wall time: 100 % = one thread busy for the whole profile. Time in C
+    is charged to the Python function that called it ("self, Python"); "native leaf" shows the
+    innermost C function (write, fdatasync, sqlite3VdbeExec, deflate, ...)."""
+    wall = float(seconds * rate)
+    per_thread: dict[str, list[int]] = {}  # name -> [busy, waiting]
+    self_py: dict[str, int] = {}
+    leaf_native: dict[str, int] = {}
     incl: dict[str, int] = {}
-    total = 0
+    busy_total = 0
+    tid_names: dict[int, str] = {}
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
             continue
         count = int(n)
-        total += count
-        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread ("))]
-        if not frames:
+        thread = "?"
+        frames = []
+        for f in stack.split(";"):
+            if f.startswith("process "):
+                continue
+            if f.startswith("thread ("):
+                thread = f
+                m = re.match(r"thread \((\d+)\):\s*(.*)", f)
+                if m:
+                    tid_names[int(m.group(1))] = m.group(2).strip()
+                continue
+            if f.startswith("0x"):  # unsymbolized native frame
+                continue
+            frames.append(f)
+        py_idx = [i for i, f in enumerate(frames) if _is_python_frame(f)]
+        last_py = py_idx[-1] if py_idx else -1
+        native_tail = [_frame_name(f) for f in frames[last_py + 1 :]]
+        waiting = any(WAIT_FRAMES.match(f) for f in native_tail) or not frames
+        slot = per_thread.setdefault(_thread_name(thread), [0, 0])
+        slot[1 if waiting else 0] += count
+        if waiting:
             continue
-        leaf = _frame_name(frames[-1])
-        self_t[leaf] = self_t.get(leaf, 0) + count
-        for name in {_frame_name(f) for f in frames}:
+        busy_total += count
+        if last_py >= 0:
+            name = _frame_name(frames[last_py])
+            self_py[name] = self_py.get(name, 0) + count
+        leaf = native_tail[-1] if native_tail else "(Python)"
+        leaf_native[leaf] = leaf_native.get(leaf, 0) + count
+        for name in {_frame_name(f) for f in frames if _is_python_frame(f)}:
             incl[name] = incl.get(name, 0) + count
-    if not total:
+    if not per_thread:
         return {"samples": 0}
 
     def pct(d: dict[str, int], keep=lambda k, v: True) -> list[tuple[str, float]]:
         items = [(k, v) for k, v in d.items() if keep(k, v)]
-        return [(k, round(100.0 * v / total, 1))
+        return [(k, round(100.0 * v / wall, 1))
                 for k, v in sorted(items, key=lambda kv: -kv[1])[:top]]  # fmt: skip
 
+    threads = sorted(per_thread.items(), key=lambda kv: -kv[1][0])
+    max_thread = threads[0][1][0]
     return {
-        "samples": total,
-        "self": pct(self_t),
-        "inclusive": pct(incl, lambda k, v: v < 0.97 * total),
-        "sluiceway": pct(incl, lambda k, v: "(sluiceway/" in k),
+        "seconds": seconds,
+        "rate": rate,
+        "busy_pct": round(100.0 * busy_total / wall, 1),
+        "threads": [(k, round(100.0 * b / wall, 1)) for k, (b, _) in threads if b][:top],
+        "self": pct(self_py),
+        "native": pct(leaf_native),
+        # the project's own functions, without the entry points present in ~every sample
+        "sluiceway": pct(incl, lambda k, v: "(sluiceway/" in k and v < 0.85 * max_thread),
+        "tid_names": tid_names,
     }
 
 
+def _is_python_frame(frame: str) -> bool:
+    return bool(re.search(r"\.pyx?(:\d+)?\)$", frame)) or "(<frozen " in frame
+
+
+def _thread_name(frame: str) -> str:
+    # "thread (12345): journal-w0_0" -> "journal-w0_0"; numbered pools are folded together.
+    name = frame.split(":", 1)[1].strip() if ":" in frame else frame
+    return re.sub(r"^Thread-\d+", "Thread-N", re.sub(r"_\d+$", "_N", name))
+
+
 def _frame_name(frame: str) -> str:
-    # py-spy raw frames look like "function (path/to/file.py:123)"; drop the line number.
+    # "function (path/to/file.py:123)" -> "function (path/to/file.py)"
     m = re.match(r"(.*?) \((.*?)(?::\d+)?\)$", frame.strip())
     if not m:
         return frame.strip()
     func, path = m.groups()
-    short = "/".join(path.split("/")[-2:]) if "site-packages" in path or "/src/" in path \
-        else path.split("/")[-1]
     if "/src/sluiceway/" in path:
-        short = path[path.index("sluiceway/"):]
-    return f"{func} ({short})"
+        path = path[path.index("sluiceway/") :]
+    elif "site-packages/" in path:
+        path = path.split("site-packages/", 1)[1]
+    return f"{func} ({path})"
 
 
 # --------------------------------------------------------------------------- output
@@ -943,6 +1080,30 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
         w(f"| {v['target']} | {v['figure']} | {'**PASS**' if v['ok'] else '**FAIL**'} |")
     if not verdicts:
         w("| (no target could be evaluated in this run) | | |")
+    others = [
+        ph["other_cpu_pct"]
+        for res in suite.results.values()
+        for ph in res.get("phases", {}).values()
+        if isinstance(ph, dict) and "other_cpu_pct" in ph
+    ]
+    if others:
+        w("")
+        w(f"CPU used by processes outside the benchmark during the measured runs: at most "
+          f"{max(others):g} % of one core (median {sorted(others)[len(others) // 2]:g} %)"
+          + (". **Other work shared the machine: treat these figures as noisy.**"
+             if max(others) > 25 else ".")  # fmt: skip
+          )
+    w("")
+    idle = [
+        (ph["idle_servers_cpu_pct"], res.get("label", name))
+        for name, res in suite.results.items()
+        for ph in res.get("phases", {}).values()
+        if isinstance(ph, dict) and "idle_servers_cpu_pct" in ph
+    ]
+    if idle:
+        worst = max(idle)
+        w(f"CPU used by the servers not under load (they share CPU {SERVER_CPU}) during a "
+          f"measured run: at most {worst[0]:g} % of one core (during a {worst[1]} run).")  # fmt: skip
     for name, res in suite.results.items():
         if res.get("skipped"):
             w("")
@@ -983,12 +1144,13 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
     w(f"Rate = {a.latency_fraction:g} × the server's own peak from the run above; "
       f"{a.connections} keep-alive connections, {a.latency_warmup:g} s warm-up then "
       f"{a.duration:g} s measured. Latency runs from each request's intended send time "
-      "(coordinated omission corrected); *send lag* is how late the generator itself sent "
-      "(p99), which shows whether it kept up.")  # fmt: skip
+      "(coordinated omission corrected). *Send lag* (p99) is how late requests went out: "
+      "the generator's own lateness plus waiting for a free connection while the server is "
+      "behind; *generator lag* (max) is the generator's own lateness alone, its self-check.")
     w("")
     w("| Server | target req/s | achieved | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
-      "statuses | send lag p99 ms | max RSS MB | other CPU % |")  # fmt: skip
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "statuses | send lag p99 ms | generator lag max ms | max RSS MB | other CPU % |")  # fmt: skip
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, res in suite.results.items():
         t = res.get("phases", {}).get("latency")
         if not t or t.get("error"):
@@ -1001,7 +1163,8 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
             st += f"; unfinished: {t['unfinished']}"
         w(f"| {res['label']} | {t['target_rate']:,.0f} | {t['achieved_rate']:,.0f} | "
           f"{lat['p50']} | {lat['p90']} | {lat['p99']} | {lat['p999']} | {lat['max']} | {st} | "
-          f"{t['send_lag_ms']['p99']} | {t['rss_mb']} | {t['other_cpu_pct']} |")  # fmt: skip
+          f"{t['send_lag_ms']['p99']} | {t.get('generator_lag_ms', {}).get('max', '–')} | "
+          f"{t['rss_mb']} | {t['other_cpu_pct']} |")  # fmt: skip
     w("")
     w("### Bulk NDJSON (wrk)")
     w("")
@@ -1041,18 +1204,28 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
     prof = suite.results.get("sluice", {}).get("profile")
     if prof:
         w("")
-        w("### Where sluiceway's time goes (py-spy, separate unmeasured run)")
+        w("### Where sluiceway's time goes (py-spy, separate unmeasured runs)")
+        w("")
+        w("`py-spy record --native --threads` at 100 Hz while wrk loads the server as in the "
+          "measured runs (py-spy slows the server down, so these runs are not measured). "
+          "Percentages are of wall time (100 % = one thread busy throughout); samples where a "
+          "thread waits (lock, GIL, condition, epoll) are left out. *Self, Python* charges "
+          "time spent in C to the Python function that called it; *native leaf* is the "
+          "innermost C function. *Thread CPU* is from /proc/<pid>/task/*/stat over the same "
+          "window.")  # fmt: skip
         for phase, p in prof.items():
             w("")
-            if p.get("error") or not p.get("samples"):
+            if p.get("error") or not p.get("threads"):
                 w(f"{phase}: no profile ({p.get('error', 'no samples')})")
                 continue
-            w(f"**{phase}** ({p['samples']} samples, all threads; % of samples)")
+            tc = ", ".join(f"{k} {v} %" for k, v in p.get("thread_cpu", [])[:6])
+            th = ", ".join(f"{k} {v} %" for k, v in p["threads"][:6])
+            w(f"**{phase}**: busy samples {p['busy_pct']} % of wall time; by thread: {th}. "
+              f"Thread CPU (/proc): {tc}.")  # fmt: skip
             w("")
-            w("| self % | function (self time) | incl. % | function (inclusive) | incl. % | "
-              "sluiceway function (inclusive) |")  # fmt: skip
+            w("| % | self, Python | % | native leaf | % | sluiceway function, inclusive |")
             w("|---|---|---|---|---|---|")
-            cols = [p["self"], p["inclusive"], p.get("sluiceway", [])]
+            cols = [p["self"], p["native"], p.get("sluiceway", [])]
             for i in range(max(len(c) for c in cols)):
                 cells = []
                 for c in cols:
@@ -1075,7 +1248,7 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
       "beginning, and stopped by PID (SIGTERM, then SIGKILL) at the end; load goes to one "
       "server at a time, and with `--repeat` the servers take turns (ABC, CBA, ...) so drift "
       "over the run hits them alike. Before every warm-up the harness waits until all server "
-      "trees are idle (< 5 % of a core for 1 s), so background delivery of one run's events "
+      "trees are idle (< 5 % of a core for 2 s), so background delivery of one run's events "
       "does not overlap the next run; a server's own delivery work during its run counts "
       "against it. *Other CPU %* is CPU time used on the machine during a measured run by "
       "processes outside the benchmark (100 % = one core): a noise indicator, as others may "
@@ -1128,7 +1301,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="single,bulk,latency",
                    help="comma-separated phases: single, bulk, latency")  # fmt: skip
     p.add_argument("--servers", default="noop,fastapi,sluice",
-                   help="comma-separated servers: noop, fastapi, sluice")  # fmt: skip
+                   help="comma-separated servers: noop, fastapi, sluice, and sluice-nosinks "
+                   "(diagnostic: sluiceway with no sinks, i.e. without delivery)")  # fmt: skip
     p.add_argument("--repeat", type=int, default=1, help="measured runs per phase (median)")
     p.add_argument("--connections", type=int, default=32, help="connections, single/latency")
     p.add_argument("--bulk-connections", type=int, default=8)
@@ -1150,7 +1324,10 @@ def main(argv: list[str] | None = None) -> int:
                    default=None,
                    help="environment for `sluice serve` (repeatable; default "
                    "SLUICE_LOG__LEVEL=warning, the counterpart of uvicorn's --log-level "
-                   "warning: no log line per request)")  # fmt: skip
+                   "warning)")  # fmt: skip
+    p.add_argument("--sluice-config", default="",
+                   help="YAML config for `sluice serve` (default: none, the embedded defaults: "
+                   "object_store and sql sinks in the data dir)")  # fmt: skip
     p.add_argument("--sluice-cmd", default="", help="command for sluice (default: on PATH)")
     p.add_argument("--profile", action="store_true",
                    help="also profile sluiceway with py-spy (separate, unmeasured runs)")  # fmt: skip
@@ -1169,6 +1346,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--duration must be in (0, 300]")
     if args.repeat < 1 or args.repeat > 10:
         p.error("--repeat must be 1..10")
+    bad = {x.strip() for x in args.servers.split(",") if x.strip()} - {
+        "noop", "fastapi", "sluice", "sluice-nosinks"}
+    if bad:
+        p.error(f"unknown server(s) {sorted(bad)}; valid: noop, fastapi, sluice, sluice-nosinks")
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             p.error(f"`{tool}` is required (apt-get install {'wrk' if tool == 'wrk' else 'util-linux'})")

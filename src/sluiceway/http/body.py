@@ -86,6 +86,12 @@ def decode_content(body: bytes, encoding: str | None, limit: int) -> bytes:
 
 def parse_events(body: bytes, ndjson: bool) -> list[dict[str, Any]]:
     """One object, an array of objects, or NDJSON → list of objects (400 on anything else)."""
+    return [ev for ev, _ in parse_events_raw(body, ndjson)]
+
+
+def parse_events_raw(body: bytes, ndjson: bool) -> list[tuple[dict[str, Any], bytes | None]]:
+    """Like ``parse_events``, each object paired with its exact JSON text when the body has
+    it on its own (a single object, an NDJSON line), else None (members of an array)."""
     if not ndjson:
         try:
             doc = orjson.loads(body)
@@ -93,24 +99,25 @@ def parse_events(body: bytes, ndjson: bool) -> list[dict[str, Any]]:
             if b"\n" in body.strip():
                 # Looks like NDJSON sent with a JSON content type: accept it if it parses.
                 try:
-                    return parse_events(body, True)
+                    return parse_events_raw(body, True)
                 except BadRequest:
                     pass
             raise BadRequest(f"malformed JSON at line {e.lineno}, column {e.colno} (offset {e.pos}): {e.msg}") from None
         if isinstance(doc, dict):
-            return [doc]
+            return [(doc, body.strip())]
         if isinstance(doc, list):
             for i, item in enumerate(doc):
                 if not isinstance(item, dict):
                     raise BadRequest(f"event {i} is a {_kind(item)}, not a JSON object")
             if not doc:
                 raise BadRequest("empty array: send at least one event")
-            return doc
+            return [(item, None) for item in doc]
         raise BadRequest(f"body is a {_kind(doc)}; send a JSON object, an array of objects or NDJSON")
     events = []
     loads = orjson.loads
     for lineno, line in enumerate(body.split(b"\n"), 1):
-        if not line.strip():
+        line = line.strip()
+        if not line:
             continue
         try:
             doc = loads(line)
@@ -118,7 +125,7 @@ def parse_events(body: bytes, ndjson: bool) -> list[dict[str, Any]]:
             raise BadRequest(f"malformed JSON on line {lineno}, column {e.colno}: {e.msg}") from None
         if type(doc) is not dict:
             raise BadRequest(f"line {lineno} is a {_kind(doc)}, not a JSON object")
-        events.append(doc)
+        events.append((doc, line))
     if not events:
         raise BadRequest("empty body: send at least one event")
     return events

@@ -17,41 +17,49 @@ import uuid_utils
 
 from sluiceway.errors import BadRequest, HTTPError, JournalFull, NotFound, Unavailable
 from sluiceway.http.auth import check
-from sluiceway.http.body import ClientDisconnected, check_media_type, decode_content, media_type, parse_events, read_body
+from sluiceway.http.body import ClientDisconnected, check_media_type, decode_content, media_type, parse_events_raw, read_body
 from sluiceway.http.responses import send_error, send_json
 from sluiceway.record import UTC, parse_time, valid_name
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
 
-Fragment = orjson.Fragment
 _dumps = orjson.dumps
 _uuid7 = uuid_utils.uuid7
 _TIME_KEYS = ("event_time", "timestamp", "time")
 
 
-def _event_time(event: dict[str, Any]) -> str | None:
+def _event_time(event: dict[str, Any]) -> bytes:
+    """The event's own time (``event_time``, ``timestamp`` or ``time``) as a JSON value."""
     for k in _TIME_KEYS:
         v = event.get(k)
         if type(v) is str:
             try:
-                return parse_time(v).isoformat().replace("+00:00", "Z")
+                if v[-1:] == "Z" and datetime.fromisoformat(v).utcoffset() is not None:
+                    return _dumps(v)  # already RFC 3339 UTC: keep it as sent
+                return _dumps(parse_time(v).isoformat().replace("+00:00", "Z"))
             except ValueError:
-                return None
-    return None
+                return b"null"
+    return b"null"
 
 
-def encode_events(events: list[dict[str, Any]], *, tenant: str, stream: str, source: str,
-                  received_at: str, idempotency_key: str | None) -> list[bytes]:
-    """Events → encoded Records (the journal's entry format, see record.Record)."""
+def encode_events(events: list[tuple[dict[str, Any], bytes | None]], *, tenant: str, stream: str,
+                  source: str, received_at: str, idempotency_key: str | None) -> list[bytes]:
+    """Events → encoded Records, the journal's entry format (see record.Record).
+
+    Built by concatenation: the envelope is the same for every event of a request, and an
+    event whose exact JSON text is at hand (a single object, an NDJSON line: already parsed,
+    so known to be one valid object) is embedded as sent instead of being re-serialised.
+    """
+    mid = b"".join((b'","tenant":', _dumps(tenant), b',"stream":', _dumps(stream), b',"source":', _dumps(source),
+                    b',"received_at":', _dumps(received_at), b',"idempotency_key":', _dumps(idempotency_key),
+                    b',"attachments":[],"event_time":'))
+    join = b"".join
     out = []
     append = out.append
-    for ev in events:
-        append(_dumps({
-            "id": str(_uuid7()), "tenant": tenant, "stream": stream, "source": source,
-            "received_at": received_at, "payload": ev, "event_time": _event_time(ev),
-            "idempotency_key": idempotency_key, "attachments": [],
-        }))
+    for ev, raw in events:
+        append(join((b'{"id":"', str(_uuid7()).encode(), mid, _event_time(ev), b',"payload":',
+                     raw if raw is not None else _dumps(ev), b"}")))
     return out
 
 
@@ -141,7 +149,7 @@ class StreamEvents:
     async def _accept(self, body: bytes, ndjson: bool, tenant: str, stream: str, request_id: str,
                       idem_key: str | None) -> tuple[int, bytes]:
         gw = self.gw
-        events = parse_events(body, ndjson)
+        events = parse_events_raw(body, ndjson)
         retry = gw.journal.full()
         if retry is not None:
             gw.metrics.events_rejected.labels(reason="journal_full").inc(len(events))

@@ -15,25 +15,67 @@ is treated as transient and logged with its traceback.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from sluiceway.record import Record
 
 
-@dataclass(frozen=True, slots=True)
 class Batch:
-    partition: str
-    first_offset: int
-    last_offset: int
-    records: list[Record]
+    """The records of one contiguous journal range of one partition.
+
+    A batch holds the records in up to three forms, each derived lazily from another and
+    cached: ``raw`` (the encoded Records as the journal stores them: one JSON object each),
+    ``docs`` (those objects parsed: plain dicts with RFC 3339 ``Z`` time strings) and
+    ``records`` (``Record`` instances). Sinks take whichever form is cheapest for them: the
+    object store writes ``raw`` lines as they are, the SQL sink binds ``docs``.
+    """
+
+    __slots__ = ("partition", "first_offset", "last_offset", "_records", "_raw", "_docs")
+
+    def __init__(self, partition: str, first_offset: int, last_offset: int,
+                 records: list[Record] | None = None, *, raw: list[bytes] | None = None,
+                 docs: list[dict[str, Any]] | None = None):
+        if records is None and raw is None and docs is None:
+            raise ValueError("a Batch needs records, raw or docs")
+        self.partition = partition
+        self.first_offset = first_offset
+        self.last_offset = last_offset
+        self._records = records
+        self._raw = raw
+        self._docs = docs
 
     @property
     def key(self) -> str:
         """Unique, deterministic name for this batch: same range → same key."""
         return f"{self.partition}-{self.first_offset:012d}-{self.last_offset:012d}"
 
+    @property
+    def records(self) -> list[Record]:
+        if self._records is None:
+            self._records = [Record.from_dict(d) for d in self.docs]
+        return self._records
+
+    @property
+    def raw(self) -> list[bytes]:
+        if self._raw is None:
+            self._raw = [r.encode() for r in self.records] if self._records is not None \
+                else [orjson.dumps(d) for d in self.docs]
+        return self._raw
+
+    @property
+    def docs(self) -> list[dict[str, Any]]:
+        if self._docs is None:
+            self._docs = [orjson.loads(b) for b in self._raw] if self._raw is not None \
+                else [r.to_dict() for r in self._records or ()]
+        return self._docs
+
     def __len__(self) -> int:
-        return len(self.records)
+        for form in (self._docs, self._raw, self._records):
+            if form is not None:
+                return len(form)
+        return 0
 
 
 class Sink(abc.ABC):

@@ -27,7 +27,6 @@ import orjson
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import PermanentError, TransientError
 from sluiceway.journal.base import Cursor, Entry, Partition
-from sluiceway.record import Record
 from sluiceway.sinks.base import Batch, Sink
 from sluiceway.telemetry.logging import get_logger
 
@@ -36,6 +35,23 @@ if TYPE_CHECKING:
     from sluiceway.telemetry.metrics import Metrics
 
 log = get_logger("sluiceway.delivery")
+
+
+_REQUIRED = ("id", "tenant", "stream", "received_at")
+
+
+def parse_entry(data: bytes) -> dict | None:
+    """A journal entry as a Record document, or None if it is not one."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if type(doc) is not dict:
+        return None
+    for k in _REQUIRED:
+        if type(doc.get(k)) is not str:
+            return None
+    return doc
 
 
 def backoff(attempt: int, initial: float, maximum: float, multiplier: float = 2.0) -> float:
@@ -149,27 +165,28 @@ class Delivery:
 
     async def _deliver(self, entries: list[Entry], first: int, last: int) -> None:
         await self.partition.save_cursor(self.consumer, Cursor(acked=self.acked, pending=(first, last)))
-        records: list[Record] = []
+        raw: list[bytes] = []
+        docs: list[dict] = []
         undecodable: list[tuple[str, int, str | None, bytes]] = []
+        streams = self.streams
         for e in entries:
-            try:
-                rec = Record.decode(e.data)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            doc = parse_entry(e.data)
+            if doc is None:
                 undecodable.append((self.partition.name, e.offset, None, e.data))
-                log.error("undecodable journal entry", sink=self.consumer, offset=e.offset, error=str(exc))
+                log.error("undecodable journal entry", sink=self.consumer, offset=e.offset)
                 continue
-            if not self.streams or rec.stream in self.streams:
-                records.append(rec)
+            if not streams or doc["stream"] in streams:
+                raw.append(e.data)
+                docs.append(doc)
         if undecodable:
             await self._dead_letter(undecodable, "journal entry could not be decoded as a Record")
-        if records:
-            batch = Batch(self.partition.name, first, last, records)
+        if docs:
+            batch = Batch(self.partition.name, first, last, raw=raw, docs=docs)
             ok, error = await self._send(batch, give_up_on_stop=True)
             if ok is None:
                 return  # stopping mid-retry: the pending range is re-sent on next start
             if not ok:
-                await self._dead_letter([(self.partition.name, first + i, r.id, r.encode())
-                                         for i, r in enumerate(records)], error)
+                await self._dead_letter([(self.partition.name, first, d["id"], r) for d, r in zip(docs, raw)], error)
         await self._ack(last)
 
     async def _send(self, batch: Batch, give_up_on_stop: bool) -> tuple[bool | None, str]:
@@ -221,23 +238,25 @@ class Delivery:
             return
         if not rows:
             return
-        ids = [row["id"] for row in rows]
-        records, bad = [], []
+        good, raw, docs, bad = [], [], [], []
         for row in rows:
-            try:
-                records.append(Record.decode(row["data"]))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            data = row["data"].encode() if isinstance(row["data"], str) else row["data"]
+            doc = parse_entry(data)
+            if doc is None:
                 bad.append(row["id"])
+            else:
+                good.append(row["id"])
+                raw.append(data)
+                docs.append(doc)
         if bad:
             await self.store.fail_retry(bad, "still not decodable as a Record")
-        good = [i for i in ids if i not in set(bad)]
-        if not records:
+        if not docs:
             return
         # The partition name carries a digest of the exact id set, so two retries over the
         # same id range with different members never share a key (and a re-send of the same
         # set overwrites itself).
         digest = hashlib.sha1(",".join(map(str, good)).encode()).hexdigest()[:12]
-        batch = Batch(f"dl{digest}", min(good), max(good), records)
+        batch = Batch(f"dl{digest}", min(good), max(good), raw=raw, docs=docs)
         ok, error = await self._send(batch, give_up_on_stop=True)
         if ok:
             await self.store.resolve_dead_letters(good)

@@ -40,6 +40,15 @@ def encode_jsonl_gzip(records: Iterable[Record], level: int = 6) -> bytes:
     return gzip.compress(encode_jsonl(records), compresslevel=level, mtime=0)
 
 
+def gzip_lines(lines: list[bytes], level: int = 6) -> bytes:
+    """Already-encoded JSON lines (no trailing newline each) as deterministic gzip JSONL."""
+    if not 1 <= level <= 9:
+        raise ValueError(f"gzip level must be 1-9, not {level}")
+    if not lines:
+        return gzip.compress(b"", compresslevel=level, mtime=0)
+    return gzip.compress(b"\n".join(lines) + b"\n", compresslevel=level, mtime=0)
+
+
 def iter_jsonl(data: bytes) -> Iterator[Record]:
     """Decode JSON Lines written by ``encode_jsonl`` (blank lines are skipped)."""
     for line in data.split(b"\n"):

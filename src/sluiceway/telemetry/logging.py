@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
@@ -58,31 +59,33 @@ class AccessLog:
         self.stream = stream or sys.stderr
         self.json = use_json(fmt, self.stream)
         self.enabled = enabled
-        self._buf: list[bytes] = []
+        self._buf: list[tuple[Any, ...]] = []
         self._task: asyncio.Task[None] | None = None
 
     def log(self, method: str, path: str, status: int, seconds: float, request_id: str | None,
             tenant: str | None, stream: str | None) -> None:
-        if not self.enabled:
-            return
-        ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        """Queue one line; formatting happens in ``flush`` (every 100 ms), off the request."""
+        if self.enabled:
+            self._buf.append((time.time(), method, path, status, seconds, request_id, tenant, stream))
+            if len(self._buf) >= 4096:
+                self.flush()
+
+    def _format(self, entry: tuple[Any, ...]) -> bytes:
+        at, method, path, status, seconds, request_id, tenant, stream = entry
+        ts = datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         ms = round(seconds * 1000, 3)
         if self.json:
-            line = orjson.dumps({"timestamp": ts, "level": "info", "event": "request", "request_id": request_id,
+            return orjson.dumps({"timestamp": ts, "level": "info", "event": "request", "request_id": request_id,
                                  "method": method, "path": path, "status": status, "tenant": tenant,
                                  "stream": stream, "latency_ms": ms})
-        else:
-            line = (f"{ts} {method} {path} {status} {ms}ms tenant={tenant or '-'} stream={stream or '-'} "
-                    f"request_id={request_id or '-'}").encode()
-        self._buf.append(line)
-        if len(self._buf) >= 4096:
-            self.flush()
+        return (f"{ts} {method} {path} {status} {ms}ms tenant={tenant or '-'} stream={stream or '-'} "
+                f"request_id={request_id or '-'}").encode()
 
     def flush(self) -> None:
         if not self._buf:
             return
-        data = b"\n".join(self._buf) + b"\n"
-        self._buf.clear()
+        entries, self._buf = self._buf, []
+        data = b"\n".join(map(self._format, entries)) + b"\n"
         try:
             out = getattr(self.stream, "buffer", None)
             if out is not None:

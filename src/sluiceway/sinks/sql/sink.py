@@ -71,12 +71,12 @@ class SqlSink(Sink):
             return self._own
 
     async def send(self, batch: Batch) -> None:
-        if not batch.records:
+        if not len(batch):
             return
         try:
             async with asyncio.timeout(self.config.timeout):
                 store = await self._store()
-                await store.insert_records(batch.records)
+                await store.insert_docs(batch.docs)
         except Exception as e:  # noqa: BLE001 - every failure is classified
             raise classify(e) from e
 

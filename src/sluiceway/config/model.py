@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from sluiceway.config.types import ByteSize, Duration, SinkConfigBase, StrictModel
 from sluiceway.record import valid_name
@@ -24,6 +24,7 @@ class ServerConfig(StrictModel):
     streams: list[str] = []  # allowed stream names; empty = any valid name
     shutdown_timeout: Duration = 30.0
     token_cache_ttl: Duration = 5.0
+    delivery_nice: int = Field(10, ge=0, le=19)  # CPU priority of delivery below ingest
 
     @field_validator("streams")
     @classmethod

@@ -28,8 +28,9 @@ class ORJSONResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> Starlette:
+def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
     spec = openapi_spec()
+    ingest = StreamEvents(gateway)
 
     async def health(request: Request) -> Response:
         return ORJSONResponse({"status": "ok"})
@@ -81,7 +82,7 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
-        Route("/v1/streams/{stream}/events", StreamEvents(gateway), methods=["GET", "POST"]),
+        Route("/v1/streams/{stream}/events", ingest, methods=["GET", "POST"]),
     ]
     app = Starlette(
         routes=routes,
@@ -89,4 +90,28 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> Starlette:
         exception_handlers={HTTPError: http_error, StarletteHTTPException: starlette_error, Exception: server_error},
     )
     app.state.gateway = gateway
-    return app
+    return FastPath(app, ingest)
+
+
+class FastPath:
+    """Sends ``POST /v1/streams/{stream}/events`` straight to its raw ASGI endpoint, past
+    the middleware and router (which the endpoint does not need: it answers every error
+    itself as JSON). Everything else goes to the Starlette app."""
+
+    PREFIX, SUFFIX = "/v1/streams/", "/events"
+
+    def __init__(self, app: Starlette, ingest: StreamEvents):
+        self.app = app
+        self.ingest = ingest
+        self.state = app.state
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path: str = scope["path"]
+            if path.startswith(self.PREFIX) and path.endswith(self.SUFFIX):
+                stream = path[len(self.PREFIX):-len(self.SUFFIX)]
+                if stream and "/" not in stream:
+                    scope["path_params"] = {"stream": stream}
+                    await self.ingest(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

@@ -20,13 +20,16 @@ from sluiceway.http.auth import check
 from sluiceway.http.body import ClientDisconnected, check_media_type, decode_content, media_type, parse_events_raw, read_body
 from sluiceway.http.responses import send_error, send_json
 from sluiceway.record import UTC, parse_time, valid_name
+from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
 
 _dumps = orjson.dumps
 _uuid7 = uuid_utils.uuid7
+_fromiso = datetime.fromisoformat
 _TIME_KEYS = ("event_time", "timestamp", "time")
+log = get_logger("sluiceway.http")
 
 
 def _event_time(event: dict[str, Any]) -> bytes:
@@ -35,8 +38,9 @@ def _event_time(event: dict[str, Any]) -> bytes:
         v = event.get(k)
         if type(v) is str:
             try:
-                if v[-1:] == "Z" and datetime.fromisoformat(v).utcoffset() is not None:
-                    return _dumps(v)  # already RFC 3339 UTC: keep it as sent
+                if v[-1:] == "Z":
+                    _fromiso(v)  # validates; a parsable "…Z" string has nothing to escape
+                    return b'"%s"' % v.encode()  # already RFC 3339 UTC: keep it as sent
                 return _dumps(parse_time(v).isoformat().replace("+00:00", "Z"))
             except ValueError:
                 return b"null"
@@ -95,6 +99,14 @@ class StreamEvents:
             await send_error(send, e)
         except ClientDisconnected:
             status = 499
+        except Exception:  # a bug: answer like the app's server-error handler would
+            status = 500
+            log.exception("unhandled error", path=scope.get("path"), request_id=request_id)
+            try:
+                await send_json(send, 500, {"error": "internal_error",
+                                            "detail": "an internal error occurred; see the server log"})
+            except Exception:  # noqa: BLE001 - the response had already started
+                pass
         finally:
             self.gw.observe_request("/v1/streams/{stream}/events", method, status, started,
                                     request_id=request_id, tenant=tenant, stream=stream)

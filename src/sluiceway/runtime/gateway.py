@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import gc
 import os
 import time
 from datetime import timedelta
@@ -72,6 +73,7 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self._purge_idempotency(), name="idempotency-purge"))
         if self.role != "delivery":
             self._tasks.append(asyncio.create_task(self.access_log.run(), name="access-log"))
+        tune_gc()
         log.info("gateway started", role=self.role, worker=self.worker_index, data_dir=str(self.config.data_dir),
                  sinks=[s.name for s in self.config.sinks])
 
@@ -148,6 +150,15 @@ class Gateway:
         except Exception as e:  # noqa: BLE001
             checks["store"] = f"error: {type(e).__name__}"
         return checks
+
+
+def tune_gc() -> None:
+    """Move everything alive after start-up out of the collector's way and collect the young
+    generation less often: the ingest path allocates many short-lived containers, and the
+    default thresholds spend a tenth of a busy core in the cyclic collector."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _lock_data_dir(data_dir) -> int:

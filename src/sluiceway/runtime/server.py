@@ -1,11 +1,12 @@
 """Process model for ``sluice serve``.
 
-* ``workers == 1``: one process runs HTTP and delivery (role ``all``).
-* ``workers > 1``: this process binds the socket, starts N worker processes that share it
-  (role ``http``; worker *i* appends to journal partition ``w<i>`` and fsyncs before every
-  2xx), and itself delivers every partition to the sinks (role ``delivery``). A worker that
-  dies is restarted. SIGTERM/SIGINT: workers stop accepting and finish in-flight requests,
-  then the open batches are flushed to every sink within ``server.shutdown_timeout``.
+This process binds the socket and starts ``server.workers`` HTTP worker processes that share
+it (role ``http``: worker *i* appends to journal partition ``w<i>`` and fsyncs before every
+2xx). It then delivers every partition to the sinks itself (role ``delivery``), at a lower
+CPU priority (``server.delivery_nice``): under a burst, accepting data wins the CPU and the
+journal absorbs the backlog, which delivery works off when the burst is over. A worker that
+dies is restarted. SIGTERM/SIGINT: the workers stop accepting and finish in-flight requests,
+then the open batches are flushed to every sink within ``server.shutdown_timeout``.
 """
 
 from __future__ import annotations
@@ -54,18 +55,12 @@ def _uvicorn_config(app, config: "Config", **kw) -> uvicorn.Config:
 def serve(config: "Config") -> int:
     """Run the gateway until SIGTERM/SIGINT. Returns the process exit code."""
     configure_logging(config.log.level, config.log.format)
-    if config.server.workers > 1:
-        return _serve_multi(config)
-    gateway = Gateway(config, role="all")
-    server = _Server(_uvicorn_config(create_app(gateway), config, host=config.server.host,
-                                            port=config.server.port))
-    log.info("listening", url=f"http://{config.server.host}:{config.server.port}", workers=1)
-    server.run()
-    return 0 if server.started else 1
+    return _serve_multi(config)
 
 
 def _worker_main(config: "Config", index: int, sock: socket.socket) -> None:
     configure_logging(config.log.level, config.log.format)
+    _restore_priority()
     gateway = Gateway(config, role="http", worker_index=index)
     server = _Server(_uvicorn_config(create_app(gateway), config))
     server.run(sockets=[sock])
@@ -111,6 +106,7 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
         return p
 
     procs = [start(i) for i in range(config.server.workers)]
+    _lower_priority(config.server.delivery_nice)
     failures = 0
     try:
         while not stop.is_set():
@@ -141,3 +137,20 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
             p.join(1)
         await gateway.aclose(drain=True)
     return 0 if failures <= 10 * config.server.workers else 1
+
+
+def _lower_priority(nice: int) -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), nice))
+    except OSError as e:
+        log.warning("cannot lower the delivery process's priority", error=str(e))
+
+
+def _restore_priority() -> None:
+    """A worker restarted by the (niced) delivery process inherits its priority: undo that
+    where allowed (root / CAP_SYS_NICE); elsewhere the worker runs niced too."""
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) > 0:
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except OSError:
+        pass

@@ -214,3 +214,23 @@ async def test_unknown_route_and_method_are_json(gw):
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = await client.delete("/v1/streams/u/events")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+
+
+async def test_metrics_merge_other_processes_snapshots(tmp_path):
+    from sluiceway.telemetry.metrics import Metrics
+
+    other = Metrics()
+    other.events_accepted.labels(stream="usage").inc(5)
+    other.sink_lag.labels("s3").set(7)
+    snap = tmp_path / "metrics"
+    other.write_snapshot(snap)
+    (snap / "999999.json").write_bytes((snap / next(snap.glob("*.json")).name).read_bytes())
+    (snap / next(p for p in snap.glob("*.json") if p.name != "999999.json").name).unlink()
+    mine = Metrics()
+    mine.events_accepted.labels(stream="usage").inc(2)
+    text = mine.render(snap).decode()
+    assert 'sluice_events_accepted_total{stream="usage"} 7.0' in text
+    assert 'sluice_sink_lag_records{sink="s3"} 7.0' in text
+    mine.write_snapshot(snap)
+    mine.remove_snapshot(snap)
+    assert [p.name for p in snap.glob("*.json")] == ["999999.json"]

@@ -53,8 +53,8 @@ class StrictModel(BaseModel):
 class BatchConfig(StrictModel):
     """When the delivery helper closes a batch: whichever limit is reached first."""
 
-    max_records: int = 10_000
-    max_bytes: ByteSize = 8 * 1024 * 1024
+    max_records: int = 5_000
+    max_bytes: ByteSize = 4 * 1024 * 1024
     max_age: Duration = 1.0
 
 

@@ -41,7 +41,7 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
         return ORJSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
-        return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(gateway.render_metrics(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(request: Request) -> Response:
         return ORJSONResponse(spec)

@@ -149,29 +149,30 @@ class StreamEvents:
             body = decode_content(body, enc.decode("latin-1"), limit)
         idem = headers.get(b"idempotency-key")
         idem_key = idem.decode("latin-1") if idem else None
-        if idem_key is not None:
-            if not 0 < len(idem_key) <= 255:
-                raise BadRequest("Idempotency-Key must be 1 to 255 characters")
-            return await gw.idempotent(tenant, idem_key, send,
-                                       lambda: self._accept(body, ndjson, tenant, stream, request_id, idem_key)), tenant
-        status, payload = await self._accept(body, ndjson, tenant, stream, request_id, None)
-        await send_json(send, status, payload)
-        return status, tenant
-
-    async def _accept(self, body: bytes, ndjson: bool, tenant: str, stream: str, request_id: str,
-                      idem_key: str | None) -> tuple[int, bytes]:
-        gw = self.gw
+        if idem_key is not None and not 0 < len(idem_key) <= 255:
+            raise BadRequest("Idempotency-Key must be 1 to 255 characters")
         events = parse_events_raw(body, ndjson)
+        del body  # keep only what is needed while waiting for the fsync
         retry = gw.journal.full()
         if retry is not None:
             gw.metrics.events_rejected.labels(reason="journal_full").inc(len(events))
             raise Unavailable("journal is full; retry later", retry_after=retry, code="journal_full")
         items = encode_events(events, tenant=tenant, stream=stream, source="http",
                               received_at=now_rfc3339(), idempotency_key=idem_key)
+        del events
+        if idem_key is not None:
+            return await gw.idempotent(tenant, idem_key, send,
+                                       lambda: self._commit(items, stream, request_id)), tenant
+        status, payload = await self._commit(items, stream, request_id)
+        await send_json(send, status, payload)
+        return status, tenant
+
+    async def _commit(self, items: list[bytes], stream: str, request_id: str) -> tuple[int, bytes]:
+        gw = self.gw
         try:
             await gw.append(items)
         except JournalFull as e:
-            gw.metrics.events_rejected.labels(reason="journal_full").inc(len(events))
+            gw.metrics.events_rejected.labels(reason="journal_full").inc(len(items))
             raise Unavailable(str(e), retry_after=e.retry_after, code="journal_full") from None
         gw.metrics.events_accepted.labels(stream=stream).inc(len(items))
         return 202, _dumps({"request_id": request_id, "accepted": len(items)})

@@ -58,12 +58,15 @@ class Gateway:
         self._closed = False
         self._lock_fd: int | None = None
         self.started_at = time.time()
+        # Several processes (sluice serve): each snapshots its metrics for /metrics to merge.
+        self.metrics_dir = config.data_dir / "metrics" if role != "all" else None
 
     async def open(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if self.role in ("all", "delivery"):
             self._lock_fd = _lock_data_dir(self.config.data_dir)
-        await self.store.open(migrate=True)
+        # HTTP workers are started after the delivery process migrated the schema.
+        await self.store.open(migrate=self.role != "http")
         await self.journal.open([s.name for s in self.config.sinks])
         if self.role != "delivery":
             self._writer = self.journal.writer()
@@ -73,6 +76,8 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self._purge_idempotency(), name="idempotency-purge"))
         if self.role != "delivery":
             self._tasks.append(asyncio.create_task(self.access_log.run(), name="access-log"))
+        if self.metrics_dir is not None:
+            self._tasks.append(asyncio.create_task(self._snapshot_metrics(), name="metrics-snapshot"))
         tune_gc()
         log.info("gateway started", role=self.role, worker=self.worker_index, data_dir=str(self.config.data_dir),
                  sinks=[s.name for s in self.config.sinks])
@@ -91,6 +96,8 @@ class Gateway:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.access_log.flush()
+        if self.metrics_dir is not None:
+            self.metrics.remove_snapshot(self.metrics_dir)
         await self.journal.aclose()
         await self.store.aclose()
         if self._lock_fd is not None:
@@ -131,6 +138,17 @@ class Gateway:
                 del self._idem_locks[lk]
         await send_json(send, status, body)
         return status
+
+    def render_metrics(self) -> bytes:
+        return self.metrics.render(self.metrics_dir)
+
+    async def _snapshot_metrics(self) -> None:
+        while True:
+            try:
+                self.metrics.write_snapshot(self.metrics_dir)
+            except OSError as e:
+                log.warning("cannot write metrics snapshot", error=str(e))
+            await asyncio.sleep(1.0)
 
     async def _purge_idempotency(self) -> None:
         while True:

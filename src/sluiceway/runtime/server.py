@@ -82,7 +82,6 @@ def _serve_multi(config: "Config") -> int:
     metrics_dir = config.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     sock = _bind(config.server.host, config.server.port)
     log.info("listening", url=f"http://{config.server.host}:{config.server.port}", workers=config.server.workers)
     try:

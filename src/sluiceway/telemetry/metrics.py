@@ -1,17 +1,21 @@
 """Every Prometheus metric sluiceway exports, defined once.
 
-With several worker processes the multiprocess collector is used
-(``PROMETHEUS_MULTIPROC_DIR`` under the data dir), so ``/metrics`` on any worker shows
-the whole gateway.
+Each process keeps its own in-memory registry (cheap to update on the hot path). When
+``sluice serve`` runs several processes, each writes a snapshot of its samples to
+``<dir>/<pid>.json`` every second, and ``/metrics`` on any worker answers with its own live
+samples plus the others' snapshots, summed by name and labels: the whole gateway, without the
+per-update file writes (and ``getpid`` calls) of prometheus_client's multiprocess mode.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import multiprocess
+from prometheus_client.metrics_core import Metric
 
 FSYNC_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -32,7 +36,7 @@ class Metrics:
         self.journal_fsync_seconds = Histogram("sluice_journal_fsync_seconds", "Journal write+fsync latency",
                                                buckets=FSYNC_BUCKETS, registry=r)
         self.sink_lag = Gauge("sluice_sink_lag_records", "Journal entries not yet acknowledged by a sink",
-                              ["sink"], registry=r, multiprocess_mode="livemax")
+                              ["sink"], registry=r)
         self.batches_sent = Counter("sluice_sink_batches_sent", "Batches delivered", ["sink"], registry=r)
         self.records_sent = Counter("sluice_sink_records_sent", "Records delivered", ["sink"], registry=r)
         self.sink_retries = Counter("sluice_sink_retries", "Transient failures retried", ["sink"], registry=r)
@@ -51,9 +55,67 @@ class Metrics:
             lat = self._lat_children[route] = self.request_seconds.labels(route)
         lat.observe(seconds)
 
-    def render(self) -> bytes:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            reg = CollectorRegistry()
-            multiprocess.MultiProcessCollector(reg)
-            return generate_latest(reg)
-        return generate_latest(self.registry)
+    def render(self, snapshot_dir: Path | None = None) -> bytes:
+        """Prometheus text: this process's samples plus other processes' snapshots."""
+        if snapshot_dir is None:
+            return generate_latest(self.registry)
+        own = f"{os.getpid()}.json"
+        families = _families(self.registry)
+        for path in sorted(snapshot_dir.glob("*.json")):
+            if path.name == own:
+                continue
+            try:
+                other = orjson.loads(path.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue  # being replaced or gone
+            _merge(families, other)
+        return generate_latest(_Frozen(families))
+
+    def write_snapshot(self, snapshot_dir: Path) -> None:
+        """Atomically replace ``<dir>/<pid>.json`` with this process's samples."""
+        snapshot_dir.mkdir(parents=True, exist_ok=True)
+        path = snapshot_dir / f"{os.getpid()}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps(_families(self.registry)))
+        os.replace(tmp, path)
+
+    def remove_snapshot(self, snapshot_dir: Path) -> None:
+        try:
+            (snapshot_dir / f"{os.getpid()}.json").unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _families(registry: CollectorRegistry) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for m in registry.collect():
+        samples = {}
+        for smp in m.samples:
+            key = orjson.dumps([smp.name, sorted(smp.labels.items())]).decode()
+            samples[key] = samples.get(key, 0.0) + smp.value
+        out[m.name] = {"type": m.type, "doc": m.documentation, "samples": samples}
+    return out
+
+
+def _merge(into: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> None:
+    for name, fam in other.items():
+        mine = into.setdefault(name, {"type": fam["type"], "doc": fam["doc"], "samples": {}})
+        for key, value in fam["samples"].items():
+            if key.split('"', 2)[1].endswith("_created"):
+                continue  # creation times do not add up
+            mine["samples"][key] = mine["samples"].get(key, 0.0) + value
+
+
+class _Frozen:
+    """A collector serving merged families to ``generate_latest``."""
+
+    def __init__(self, families: dict[str, dict[str, Any]]):
+        self.families = families
+
+    def collect(self):
+        for name, fam in self.families.items():
+            m = Metric(name, fam["doc"], fam["type"])
+            for key, value in fam["samples"].items():
+                sample_name, labels = orjson.loads(key)
+                m.add_sample(sample_name, dict(labels), value)
+            yield m

@@ -80,8 +80,10 @@ NICE = 0  # set from --nice
 
 
 def pin(cpu: str) -> list[str]:
-    """Command prefix that pins a process to one CPU (and renices it with --nice)."""
-    prefix = ["nice", "-n", str(NICE)] if NICE else []
+    """Command prefix that pins a process to one CPU. Load generators (CPU 1) are reniced
+    with --nice; servers never are: sluiceway sets its delivery process to an absolute nice
+    value, so renicing the servers would change the balance between its ingest and delivery."""
+    prefix = ["nice", "-n", str(NICE)] if NICE and cpu == LOADGEN_CPU else []
     return [*prefix, "taskset", "-c", cpu]
 
 
@@ -358,12 +360,13 @@ class CpuWatch:
         servers = sum(s.tree_cpu_ticks() for s in self.servers) / self.hz
         return servers + ru_c.ru_utime + ru_c.ru_stime + ru_s.ru_utime + ru_s.ru_stime
 
-    def _bystanders(self) -> float:
-        return sum(s.tree_cpu_ticks() for s in self.bystanders) / self.hz
+    def _bystander_ticks(self) -> dict[int, int]:
+        return {p: cpu_ticks(p) for s in self.bystanders if s.proc
+                for p in descendants(s.proc.pid)}  # fmt: skip
 
     def __enter__(self) -> CpuWatch:
         self.t0, self.b0, self.o0 = time.monotonic(), self._busy_ticks(), self._ours()
-        self.y0 = self._bystanders()
+        self.y0 = self._bystander_ticks()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -372,7 +375,10 @@ class CpuWatch:
         ours = self._ours() - self.o0
         self.foreign_pct = round(max(0.0, busy - ours) / secs * 100.0, 1)
         # CPU of the servers that were *not* under load (they share CPU 0 with the one that is)
-        self.bystander_pct = round((self._bystanders() - self.y0) / secs * 100.0, 1)
+        # per process, so a child that exits in between cannot make the sum negative
+        y1 = self._bystander_ticks()
+        ticks = sum(max(0, t - self.y0.get(p, 0)) for p, t in y1.items())
+        self.bystander_pct = round(ticks / self.hz / secs * 100.0, 1)
 
 
 class Suite:
@@ -1261,8 +1267,8 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
       "share this machine. All traffic is on 127.0.0.1.")  # fmt: skip
     if NICE:
         w("")
-        w(f"Servers and load generators ran under `nice -n {NICE}` (`--nice {NICE}`), so that "
-          "other work on the machine disturbed the measurements less.")  # fmt: skip
+        w(f"The load generators ran under `nice -n {NICE}` (`--nice {NICE}`), so that other work "
+          "on the machine disturbed them less; the servers ran at the default priority.")  # fmt: skip
     w("")
     w("## Exact commands")
     w("")
@@ -1323,8 +1329,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet-threshold", type=float, default=10.0,
                    help="percent of one core")  # fmt: skip
     p.add_argument("--nice", type=int, default=0,
-                   help="run servers and load generators under `nice -n N` (e.g. -10 when "
-                   "other work shares the machine; needs root for N < 0)")  # fmt: skip
+                   help="run the load generators under `nice -n N` (e.g. -10 when other work "
+                   "shares the machine; needs root for N < 0). Servers keep the default "
+                   "priority.")  # fmt: skip
     p.add_argument("--fastapi-handler", choices=["sync", "async"], default="sync")
     p.add_argument("--sluice-env", action="append", metavar="KEY=VALUE",
                    default=None,

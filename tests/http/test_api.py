@@ -234,3 +234,15 @@ async def test_metrics_merge_other_processes_snapshots(tmp_path):
     mine.write_snapshot(snap)
     mine.remove_snapshot(snap)
     assert [p.name for p in snap.glob("*.json")] == ["999999.json"]
+
+
+async def test_unexpected_error_on_fast_path_is_json_500(gw, monkeypatch):
+    gateway, client, _ = gw
+
+    async def broken(items):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(gateway, "append", broken)
+    r = await client.post("/v1/streams/usage/events", json={"a": 1})
+    assert r.status_code == 500 and r.json() == {"error": "internal_error",
+                                                  "detail": "an internal error occurred; see the server log"}

@@ -64,7 +64,7 @@ class Gateway:
     async def open(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if self.role in ("all", "delivery"):
-            self._lock_fd = _lock_data_dir(self.config.data_dir)
+            self.acquire_lock()
         # HTTP workers are started after the delivery process migrated the schema.
         await self.store.open(migrate=self.role != "http")
         await self.journal.open([s.name for s in self.config.sinks])
@@ -105,6 +105,12 @@ class Gateway:
             self._lock_fd = None
         log.info("gateway stopped", role=self.role, worker=self.worker_index, flushed=ok)
         return ok
+
+    def acquire_lock(self) -> None:
+        """Take the data dir's delivery lock (idempotent); ConfigError if another process has it."""
+        if self._lock_fd is None:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock_data_dir(self.config.data_dir)
 
     # -- hot path -----------------------------------------------------------------------
     async def append(self, items: list[bytes]) -> tuple[int, int]:

@@ -93,7 +93,8 @@ def _serve_multi(config: "Config") -> int:
 async def _supervise(config: "Config", sock: socket.socket) -> int:
     ctx = multiprocessing.get_context("spawn")
     gateway = Gateway(config, role="delivery")
-    await gateway.open()
+    gateway.acquire_lock()
+    await migrate(config)  # before the workers, which open the store without migrating
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,9 +106,11 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
         return p
 
     procs = [start(i) for i in range(config.server.workers)]
+    # Lower the priority before the delivery side starts any thread (threads inherit it).
     _lower_priority(config.server.delivery_nice)
     failures = 0
     try:
+        await gateway.open()
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
@@ -138,17 +141,33 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
     return 0 if failures <= 10 * config.server.workers else 1
 
 
+async def migrate(config: "Config") -> None:
+    from sluiceway.store import Store
+
+    store = Store.from_url(config.store_url)
+    await store.open(migrate=True)
+    await store.aclose()
+
+
 def _lower_priority(nice: int) -> None:
+    """Nice the delivery side and mark it a batch job (no wake-up preemption of the HTTP
+    workers). On Linux both apply to the calling thread and to threads it creates later."""
+    if nice <= 0:
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), nice))
+        if hasattr(os, "SCHED_BATCH"):
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except OSError as e:
         log.warning("cannot lower the delivery process's priority", error=str(e))
 
 
 def _restore_priority() -> None:
-    """A worker restarted by the (niced) delivery process inherits its priority: undo that
-    where allowed (root / CAP_SYS_NICE); elsewhere the worker runs niced too."""
+    """A worker restarted by the delivery process inherits its priority: undo that where
+    allowed (the policy always; the nice value as root / CAP_SYS_NICE)."""
     try:
+        if hasattr(os, "SCHED_OTHER") and os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
         if os.getpriority(os.PRIO_PROCESS, 0) > 0:
             os.setpriority(os.PRIO_PROCESS, 0, 0)
     except OSError:

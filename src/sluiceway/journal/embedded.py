@@ -429,7 +429,9 @@ class EmbeddedPartition(Partition):
 
     def _start(self) -> None:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"journal-{self.name}")
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"journal-{self.name}")
+        # Cached: on CPython 3.11 every get_running_loop() costs a getpid() system call.
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name=f"journal-{self.name}")
 
     def _used(self) -> int:
         active = self._segs[-1].size if self._segs else 0
@@ -466,7 +468,7 @@ class EmbeddedPartition(Partition):
                 f"journal partition {self.name} is full ({self._used()} of {self._j.max_bytes} bytes)",
                 retry_after=FULL_RETRY_AFTER,
             )
-        fut = asyncio.get_running_loop().create_future()
+        fut = self._loop.create_future()
         self._queue.append((items, fut, nbytes))
         self._queued += nbytes
         self._wake.set()
@@ -520,7 +522,7 @@ class EmbeddedPartition(Partition):
         new_path = self._seg_path(first) if new else None
         keep = 0 if seg is None else seg.size
         try:
-            fd, took = await asyncio.get_running_loop().run_in_executor(
+            fd, took = await self._loop.run_in_executor(
                 self._executor, self._write, None if new else seg.fd, new_path, buf, keep
             )
         except OSError as exc:

@@ -35,9 +35,7 @@ def encode_jsonl(records: Iterable[Record]) -> bytes:
 
 def encode_jsonl_gzip(records: Iterable[Record], level: int = 6) -> bytes:
     """Records as gzip-compressed JSON Lines; deterministic for the same input and level."""
-    if not 1 <= level <= 9:
-        raise ValueError(f"gzip level must be 1-9, not {level}")
-    return gzip.compress(encode_jsonl(records), compresslevel=level, mtime=0)
+    return gzip_lines([r.encode() for r in records], level)
 
 
 def gzip_lines(lines: list[bytes], level: int = 6) -> bytes:

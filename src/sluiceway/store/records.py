@@ -73,6 +73,20 @@ def _pg_time(value: str | None) -> datetime | None:
     return None if value is None else parse_time(value)
 
 
+def _rows(docs: Sequence[dict[str, Any]], time: Any) -> list[tuple[Any, ...]]:
+    """Record documents as parameter tuples in ``COLUMNS`` order; ``time`` converts times."""
+    dumps = orjson.dumps
+    return [
+        (
+            d["id"], d["tenant"], d["stream"], d.get("source") or "",
+            time(d["received_at"]), time(d.get("event_time")),
+            d.get("idempotency_key"), dumps(d.get("payload") or {}).decode(),
+            dumps(d.get("attachments") or []).decode(),
+        )
+        for d in docs
+    ]
+
+
 class RecordsMixin(StoreBase):
     async def insert_records(self, batch: Sequence[Record]) -> int:
         """Insert records, skipping ids already stored. Returns the number newly inserted."""
@@ -88,32 +102,14 @@ class RecordsMixin(StoreBase):
         return await self._insert_sqlite(docs)
 
     async def _insert_sqlite(self, docs: Sequence[dict[str, Any]]) -> int:
-        dumps = orjson.dumps
-        rows = [
-            (
-                d["id"], d["tenant"], d["stream"], d.get("source") or "",
-                _sqlite_time(d["received_at"]), _sqlite_time(d.get("event_time")),
-                d.get("idempotency_key"), dumps(d.get("payload") or {}).decode(),
-                dumps(d.get("attachments") or []).decode(),
-            )
-            for d in docs
-        ]
+        rows = _rows(docs, _sqlite_time)
         async with self.engine.begin() as conn:
             # Plain DBAPI executemany: SQLAlchemy's per-row bind processing costs ~10x more.
             result = await conn.exec_driver_sql(_SQLITE_INSERT_SQL, rows)
             return max(result.rowcount, 0)
 
     async def _insert_pg(self, docs: Sequence[dict[str, Any]]) -> int:
-        dumps = orjson.dumps
-        rows = [
-            (
-                d["id"], d["tenant"], d["stream"], d.get("source") or "",
-                parse_time(d["received_at"]), _pg_time(d.get("event_time")),
-                d.get("idempotency_key"), dumps(d.get("payload") or {}).decode(),
-                dumps(d.get("attachments") or []).decode(),
-            )
-            for d in docs
-        ]
+        rows = _rows(docs, _pg_time)
         async with self.engine.begin() as conn:
             # The first statement through SQLAlchemy opens the asyncpg transaction that the
             # raw COPY below then joins.

@@ -27,7 +27,7 @@ from sluiceway.objectstore import ObjectStore, classify, open_store
 from sluiceway.record import UTC, Record, parse_time
 from sluiceway.sinks.base import Batch, Sink
 from sluiceway.sinks.context import SinkContext
-from sluiceway.sinks.encoding import GZIP_ENCODING, JSONL_CONTENT_TYPE, gzip_lines
+from sluiceway.sinks.encoding import GZIP_ENCODING, JSONL_CONTENT_TYPE, group_records, gzip_lines
 
 DEFAULT_KEY_TEMPLATE = "{stream}/{tenant}/{yyyy}/{mm}/{dd}/{hh}/{batch}.jsonl.gz"
 PLACEHOLDERS = ("stream", "tenant", "yyyy", "mm", "dd", "hh", "batch", "partition", "first", "last")
@@ -119,23 +119,19 @@ class ObjectStoreSink(Sink):
         """
         streams = self._streams
         cache: dict[tuple[str, str, str], str] = {}
-        groups: dict[str, list[bytes]] = {}
-        for doc, line in zip(batch.docs, batch.raw):
-            stream, tenant = doc["stream"], doc["tenant"]
-            if streams and stream not in streams:
-                continue
-            hour = _hour(doc["received_at"])
-            k = (stream, tenant, hour)
+
+        def key_of(pair: tuple[dict, bytes]) -> str:
+            doc = pair[0]
+            k = (doc["stream"], doc["tenant"], _hour(doc["received_at"]))
             key = cache.get(k)
             if key is None:
+                hour = k[2]
                 t = datetime(int(hour[0:4]), int(hour[5:7]), int(hour[8:10]), int(hour[11:13]), tzinfo=UTC)
-                key = cache[k] = self._render(batch, stream, tenant, t)
-            group = groups.get(key)
-            if group is None:
-                groups[key] = [line]
-            else:
-                group.append(line)
-        return groups
+                key = cache[k] = self._render(batch, k[0], k[1], t)
+            return key
+
+        pairs = [p for p in zip(batch.docs, batch.raw) if not streams or p[0]["stream"] in streams]
+        return {key: [line for _, line in group] for key, group in group_records(pairs, key_of).items()}
 
     async def send(self, batch: Batch) -> None:
         if self._closed:

@@ -396,6 +396,7 @@ class Suite:
         self.notes: list[str] = []
         self.up: list[Server] = []
         self.tokens: dict[str, str] = {}
+        self.machine = machine_info()  # at the start: the code the servers run
 
     # -- servers
 
@@ -762,7 +763,7 @@ class Suite:
             cpu = {}
             for tid, (comm, ticks) in after.items():
                 d = ticks - before.get(tid, (comm, 0))[1]
-                name = _thread_name("thread (0): " + names[tid]) if tid in names else comm
+                name = _thread_name_tagged(names[tid]) if tid in names else comm
                 if d > 0:
                     cpu[name] = cpu.get(name, 0.0) + d / hz / secs * 100.0
             out[phase]["thread_cpu"] = sorted(((k, round(v, 1)) for k, v in cpu.items()),
@@ -924,15 +925,18 @@ def summarize_profile(raw: Path, seconds: float, rate: int, top: int = 15) -> di
             continue
         count = int(n)
         thread = "?"
+        proc = ""
         frames = []
         for f in stack.split(";"):
             if f.startswith("process "):
+                # a child started by multiprocessing (e.g. an HTTP worker) vs the main process
+                proc = "child " if "multiprocessing" in f else "main "
                 continue
             if f.startswith("thread ("):
                 thread = f
                 m = re.match(r"thread \((\d+)\):\s*(.*)", f)
                 if m:
-                    tid_names[int(m.group(1))] = m.group(2).strip()
+                    tid_names[int(m.group(1))] = proc + m.group(2).strip()
                 continue
             if f.startswith("0x"):  # unsymbolized native frame
                 continue
@@ -941,7 +945,7 @@ def summarize_profile(raw: Path, seconds: float, rate: int, top: int = 15) -> di
         last_py = py_idx[-1] if py_idx else -1
         native_tail = [_frame_name(f) for f in frames[last_py + 1 :]]
         waiting = any(WAIT_FRAMES.match(f) for f in native_tail) or not frames
-        slot = per_thread.setdefault(_thread_name(thread), [0, 0])
+        slot = per_thread.setdefault(proc + _thread_name(thread), [0, 0])
         slot[1 if waiting else 0] += count
         if waiting:
             continue
@@ -984,6 +988,12 @@ def _thread_name(frame: str) -> str:
     # "thread (12345): journal-w0_0" -> "journal-w0_0"; numbered pools are folded together.
     name = frame.split(":", 1)[1].strip() if ":" in frame else frame
     return re.sub(r"^Thread-\d+", "Thread-N", re.sub(r"_\d+$", "_N", name))
+
+
+def _thread_name_tagged(name: str) -> str:
+    # "child Thread-3 (worker)" -> "child Thread-N (worker)"
+    tag, _, rest = name.partition(" ") if name.startswith(("main ", "child ")) else ("", "", name)
+    return (tag + " " if tag else "") + _thread_name("thread (0): " + rest)
 
 
 def _frame_name(frame: str) -> str:
@@ -1065,7 +1075,7 @@ def _ms(us: float | int | None) -> str:
 
 def write_doc(suite: Suite, verdicts: list[dict]) -> None:
     a = suite.args
-    m = machine_info()
+    m = suite.machine
     red = suite.red
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     argv_shown = " ".join(shlex.quote(x) for x in sys.argv[1:])
@@ -1223,8 +1233,11 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
           "Percentages are of wall time (100 % = one thread busy throughout); samples where a "
           "thread waits (lock, GIL, condition, epoll) are left out. *Self, Python* charges "
           "time spent in C to the Python function that called it; *native leaf* is the "
-          "innermost C function. *Thread CPU* is from /proc/<pid>/task/*/stat over the same "
-          "window.")  # fmt: skip
+          "innermost C function. A thread that is ready to run but waiting for the CPU still "
+          "counts as busy to py-spy, so on one shared core the py-spy shares of a low-priority "
+          "process overstate it: *Thread CPU*, from /proc/<pid>/task/*/stat over the same "
+          "window, is the actual CPU split (\"main\" = the process started, \"child\" = "
+          "processes it started with multiprocessing).")  # fmt: skip
         for phase, p in prof.items():
             w("")
             if p.get("error") or not p.get("threads"):

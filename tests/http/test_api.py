@@ -246,3 +246,10 @@ async def test_unexpected_error_on_fast_path_is_json_500(gw, monkeypatch):
     r = await client.post("/v1/streams/usage/events", json={"a": 1})
     assert r.status_code == 500 and r.json() == {"error": "internal_error",
                                                   "detail": "an internal error occurred; see the server log"}
+
+
+def test_access_log_can_be_turned_off(tmp_path):
+    from sluiceway.runtime.gateway import Gateway
+
+    assert Gateway(make_config(tmp_path / "a")).access_log.enabled
+    assert not Gateway(make_config(tmp_path / "b", log={"access": False})).access_log.enabled

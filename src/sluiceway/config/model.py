@@ -57,6 +57,7 @@ class JournalConfig(StrictModel):
 class LogConfig(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    access: bool = True  # one line per HTTP request
 
 
 class Config(StrictModel):

@@ -50,7 +50,7 @@ class Gateway:
         self.auth = Authenticator(self.store, ttl=config.server.token_cache_ttl)
         self.allowed_streams = frozenset(config.server.streams)
         self.max_body_bytes = config.server.max_body_bytes
-        self.access_log = access_log or AccessLog(config.log.format)
+        self.access_log = access_log or AccessLog(config.log.format, enabled=config.log.access)
         self.deliveries: DeliveryManager | None = None
         self._writer = None
         self._idem_locks: dict[tuple[str, str], asyncio.Lock] = {}

@@ -79,3 +79,29 @@ def test_deadletters_and_db_commands(tmp_path):
 def test_module_entry_point_help():
     r = subprocess.run([sys.executable, "-m", "sluiceway.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "serve" in r.stdout
+
+
+def test_serve_port_in_use_exits_1(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "sluiceway.cli", "serve", "--data-dir", str(tmp_path),
+                            "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "cannot listen" in r.stderr
+
+
+def test_second_serve_on_same_data_dir_is_refused(tmp_path):
+    import fcntl
+    import os
+
+    fd = os.open(tmp_path / "delivery.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        r = subprocess.run([sys.executable, "-m", "sluiceway.cli", "serve", "--data-dir", str(tmp_path),
+                            "--port", "0"], capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(fd)
+    assert r.returncode == 2 and "another sluice process" in r.stderr

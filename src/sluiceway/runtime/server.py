@@ -82,7 +82,11 @@ def _serve_multi(config: "Config") -> int:
     metrics_dir = config.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
-    sock = _bind(config.server.host, config.server.port)
+    try:
+        sock = _bind(config.server.host, config.server.port)
+    except OSError as e:
+        log.error("cannot listen", host=config.server.host, port=config.server.port, error=e.strerror or str(e))
+        return 1
     log.info("listening", url=f"http://{config.server.host}:{config.server.port}", workers=config.server.workers)
     try:
         return asyncio.run(_supervise(config, sock))

@@ -243,3 +243,12 @@ def test_other_config_errors():
             ObjectStoreSinkConfig.model_validate({"name": "o", **bad})
     cfg = ObjectStoreSinkConfig.model_validate({"name": "o", "s3": {"bucket": "logs", "prefix": "p"}})
     assert cfg.s3 is not None and cfg.s3.bucket == "logs"
+
+
+async def test_hostname_placeholder(tmp_path):
+    from sluiceway.sinks.object_store.sink import HOSTNAME
+
+    sink = make_sink(tmp_path, key_template="{yyyy}{mm}{dd}{hh}.{hostname}.{batch}.jsonl.gz")
+    await sink.send(Batch("w0", 1, 1, [rec("usage", "acme", H10)]))
+    keys = [p.name for p in (tmp_path / "objects").rglob("*.jsonl.gz")]
+    assert len(keys) == 1 and f".{HOSTNAME}." in keys[0] and "." not in HOSTNAME

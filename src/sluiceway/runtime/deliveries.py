@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sluiceway import registry
+from sluiceway.runtime.instance import instance_id
 from sluiceway.sinks.context import SinkContext
 from sluiceway.sinks.delivery import Delivery
 from sluiceway.telemetry.logging import get_logger
@@ -36,6 +37,7 @@ class DeliveryManager:
         self.metrics = metrics
         self.refresh_interval = refresh_interval
         self.sinks = build_sinks(config, store)
+        self.batch_prefix = f"{instance_id(config.data_dir)}-"
         self.deliveries: dict[tuple[str, str], Delivery] = {}
         self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._watcher: asyncio.Task[None] | None = None
@@ -51,7 +53,8 @@ class DeliveryManager:
                 if key in self.tasks:
                     continue
                 first_for_sink = not any(s == sink.name for _, s in self.deliveries)
-                d = Delivery(part, sink, cfg, self.store, self.metrics, handle_dead_letters=first_for_sink)
+                d = Delivery(part, sink, cfg, self.store, self.metrics, handle_dead_letters=first_for_sink,
+                             batch_prefix=self.batch_prefix)
                 self.deliveries[key] = d
                 self.tasks[key] = asyncio.create_task(self._guard(key, d), name=f"deliver-{part.name}-{sink.name}")
 

@@ -62,7 +62,7 @@ def backoff(attempt: int, initial: float, maximum: float, multiplier: float = 2.
 class Delivery:
     def __init__(self, partition: Partition, sink: Sink, config: SinkConfigBase, store: "Store",
                  metrics: "Metrics | None" = None, *, dead_letter_poll: float = 2.0,
-                 handle_dead_letters: bool = True):
+                 handle_dead_letters: bool = True, batch_prefix: str = ""):
         self.partition = partition
         self.sink = sink
         self.cfg = config
@@ -72,6 +72,9 @@ class Delivery:
         self.streams = frozenset(config.streams)
         self.dead_letter_poll = dead_letter_poll
         self.handle_dead_letters = handle_dead_letters  # one Delivery per sink re-sends dead letters
+        # Prepended to Batch.partition (so to batch keys): the gateway's instance id, which
+        # keeps keys of several gateways sharing a bucket apart.
+        self.batch_prefix = batch_prefix
         self.acked = 0
         self._draining = False
         self._stopped = asyncio.Event()
@@ -181,7 +184,7 @@ class Delivery:
         if undecodable:
             await self._dead_letter(undecodable, "journal entry could not be decoded as a Record")
         if docs:
-            batch = Batch(self.partition.name, first, last, raw=raw, docs=docs)
+            batch = Batch(self.batch_prefix + self.partition.name, first, last, raw=raw, docs=docs)
             ok, error = await self._send(batch, give_up_on_stop=True)
             if ok is None:
                 return  # stopping mid-retry: the pending range is re-sent on next start
@@ -256,7 +259,7 @@ class Delivery:
         # same id range with different members never share a key (and a re-send of the same
         # set overwrites itself).
         digest = hashlib.sha1(",".join(map(str, good)).encode()).hexdigest()[:12]
-        batch = Batch(f"dl{digest}", min(good), max(good), raw=raw, docs=docs)
+        batch = Batch(f"{self.batch_prefix}dl{digest}", min(good), max(good), raw=raw, docs=docs)
         ok, error = await self._send(batch, give_up_on_stop=True)
         if ok:
             await self.store.resolve_dead_letters(good)

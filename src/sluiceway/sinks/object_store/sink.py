@@ -7,12 +7,15 @@ differ. Records are grouped by the key they render to, so a template without ``{
 without ``{tenant}``) simply makes bigger objects instead of colliding.
 
 Placeholders: ``stream``, ``tenant``, ``yyyy``/``mm``/``dd``/``hh`` (of ``received_at``,
-UTC), ``batch`` (``Batch.key``), ``partition``, ``first``/``last`` (offsets, 12 digits).
+UTC), ``batch`` (``Batch.key``), ``partition``, ``first``/``last`` (offsets, 12 digits),
+``hostname`` (dots replaced by ``-``). ``Batch.partition`` starts with the gateway's instance
+id (``<data_dir>/instance-id``), so gateways sharing a bucket never share a key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import string
 from datetime import datetime
 from pathlib import Path
@@ -30,13 +33,14 @@ from sluiceway.sinks.context import SinkContext
 from sluiceway.sinks.encoding import GZIP_ENCODING, JSONL_CONTENT_TYPE, group_records, gzip_lines
 
 DEFAULT_KEY_TEMPLATE = "{stream}/{tenant}/{yyyy}/{mm}/{dd}/{hh}/{batch}.jsonl.gz"
-PLACEHOLDERS = ("stream", "tenant", "yyyy", "mm", "dd", "hh", "batch", "partition", "first", "last")
+PLACEHOLDERS = ("stream", "tenant", "yyyy", "mm", "dd", "hh", "batch", "partition", "first", "last", "hostname")
+HOSTNAME = (socket.gethostname() or "unknown").replace(".", "-").replace("/", "-")
 UPLOAD_CONCURRENCY = 8
 
 _SAMPLE = {
     "stream": "usage", "tenant": "acme", "yyyy": "2024", "mm": "01", "dd": "02", "hh": "03",
     "batch": "p0-000000000001-000000000002", "partition": "p0",
-    "first": "000000000001", "last": "000000000002",
+    "first": "000000000001", "last": "000000000002", "hostname": "host",
 }
 
 
@@ -108,7 +112,7 @@ class ObjectStoreSink(Sink):
             stream=stream, tenant=tenant,
             yyyy=f"{t.year:04d}", mm=f"{t.month:02d}", dd=f"{t.day:02d}", hh=f"{t.hour:02d}",
             batch=batch.key, partition=batch.partition,
-            first=f"{batch.first_offset:012d}", last=f"{batch.last_offset:012d}",
+            first=f"{batch.first_offset:012d}", last=f"{batch.last_offset:012d}", hostname=HOSTNAME,
         )
 
     def plan(self, batch: Batch) -> dict[str, list[bytes]]:

@@ -77,10 +77,7 @@ class DeliveryManager:
                 self._spawn(await self.journal.refresh())
                 for (part, sink), d in self.deliveries.items():
                     self.metrics.journal_bytes.labels(part).set(d.partition.stats().bytes)
-                lag: dict[str, int] = {}
-                for (_, sink), d in self.deliveries.items():
-                    lag[sink] = lag.get(sink, 0) + d.lag
-                for sink, v in lag.items():
+                for sink, v in self.lag().items():
                     self.metrics.sink_lag.labels(sink).set(v)
             except Exception:  # noqa: BLE001
                 log.exception("delivery watcher failed")

@@ -57,7 +57,6 @@ class Gateway:
         self._tasks: list[asyncio.Task[Any]] = []
         self._closed = False
         self._lock_fd: int | None = None
-        self.started_at = time.time()
         # Several processes (sluice serve): each snapshots its metrics for /metrics to merge.
         self.metrics_dir = config.data_dir / "metrics" if role != "all" else None
 

@@ -162,9 +162,7 @@ class Delivery:
 
     async def _ack(self, offset: int) -> None:
         await self.partition.save_cursor(self.consumer, Cursor(acked=offset, pending=None))
-        self.acked = offset
-        if self.metrics:
-            self.metrics.sink_lag.labels(self.consumer).set(self.lag)
+        self.acked = offset  # sink_lag (summed over partitions) is set by the DeliveryManager
 
     async def _deliver(self, entries: list[Entry], first: int, last: int) -> None:
         await self.partition.save_cursor(self.consumer, Cursor(acked=self.acked, pending=(first, last)))

@@ -27,7 +27,7 @@ from sluiceway.config.blocks import S3Connection
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import PermanentError, SinkError, TransientError
 from sluiceway.objectstore import ObjectStore, classify, open_store
-from sluiceway.record import UTC, Record, parse_time
+from sluiceway.record import UTC, parse_time
 from sluiceway.sinks.base import Batch, Sink
 from sluiceway.sinks.context import SinkContext
 from sluiceway.sinks.encoding import GZIP_ENCODING, JSONL_CONTENT_TYPE, group_records, gzip_lines
@@ -103,10 +103,6 @@ class ObjectStoreSink(Sink):
         else:
             self.store = open_store(local_path=Path(config.path) if config.path else context.data_dir / "objects")
 
-    def render_key(self, batch: Batch, record: Record) -> str:
-        """The key (relative to the store's prefix) that ``record`` of ``batch`` goes to."""
-        return self._render(batch, record.stream, record.tenant, _utc(record.received_at))
-
     def _render(self, batch: Batch, stream: str, tenant: str, t: datetime) -> str:
         return self.config.key_template.format(
             stream=stream, tenant=tenant,
@@ -175,10 +171,6 @@ def _hour(received_at: str) -> str:
     if len(received_at) >= 20 and received_at[-1] == "Z" and received_at[10] == "T":
         return received_at[:13]
     return parse_time(received_at).strftime("%Y-%m-%dT%H")
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def _combine(failures: list[BaseException], total: int, batch: Batch) -> BaseException:

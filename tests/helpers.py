@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -50,4 +55,34 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
         await asyncio.sleep(interval)
 
 
-__all__ = ["eventually", "load_config", "make_config", "running_gateway"]
+SLUICE = [sys.executable, "-m", "sluiceway.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(args: list[str], log: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """``sluice <args>`` in its own session, output appended to ``log``."""
+    with open(log, "ab") as f:
+        return subprocess.Popen([*SLUICE, *args], stdout=f, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **(env or {})})
+
+
+def wait_up(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"sluice exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"sluice did not become ready:\n{log.read_text()[-4000:]}")
+
+
+__all__ = ["SLUICE", "eventually", "free_port", "load_config", "make_config", "running_gateway", "spawn", "wait_up"]

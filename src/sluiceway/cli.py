@@ -63,6 +63,17 @@ def _run(coro_fn, cfg: Config):
     return asyncio.run(main())
 
 
+def _serve(cfg: Config) -> None:
+    from sluiceway.runtime.server import serve as run_server
+
+    try:
+        code = run_server(cfg)
+    except ConfigError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
+
+
 @app.command()
 def serve(
     config: Optional[Path] = ConfigOpt,
@@ -73,14 +84,31 @@ def serve(
 ) -> None:
     """Run the gateway (embedded defaults: SQLite + ./sluice-data/objects)."""
     cfg = _load(config, data_dir=data_dir, server__host=host, server__port=port, server__workers=workers)
-    from sluiceway.runtime.server import serve as run_server
+    _serve(cfg)
 
+
+@app.command("lightfile6")
+def lightfile6(
+    port: Optional[int] = typer.Option(None, "-p", "--port", help="Port to listen on (required)."),
+    config: Path = typer.Option(Path("/etc/lightfile6/config.yml"), "-c", "--config",
+                                help="Lightfile6 Insights Gateway config file."),
+    host: str = typer.Option("0.0.0.0", help="Listen address (the original listened on all interfaces)."),
+    workers: int = typer.Option(1, help="HTTP worker processes sharing the port."),
+) -> None:
+    """Run as a drop-in Lightfile6 Insights Gateway, with its own config file and flags."""
+    import os
+
+    from sluiceway.sources.lightfile6.compat import load_lightfile6
+
+    if not port:
+        err.print("Port number is required (-p)", highlight=False)
+        raise typer.Exit(1)
     try:
-        code = run_server(cfg)
+        cfg = load_lightfile6(config, os.environ, port=port, host=host, workers=workers)
     except ConfigError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]configuration error[/red]\n{e}", highlight=False)
         raise typer.Exit(2) from None
-    raise typer.Exit(code)
+    _serve(cfg)
 
 
 @app.command()

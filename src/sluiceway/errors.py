@@ -9,6 +9,7 @@
     │   ├── Unauthorized            401 missing or invalid token
     │   ├── Forbidden               403 token lacks the scope or tenant
     │   ├── NotFound                404 unknown stream / resource
+    │   ├── MethodNotAllowed        405 with Allow
     │   ├── Conflict                409
     │   ├── PayloadTooLarge         413 body over the limit (after decompression too)
     │   ├── UnsupportedMediaType    415
@@ -61,6 +62,10 @@ class Forbidden(HTTPError):
 
 class NotFound(HTTPError):
     status, code = 404, "not_found"
+
+
+class MethodNotAllowed(HTTPError):
+    status, code = 405, "method_not_allowed"
 
 
 class Conflict(HTTPError):

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from sluiceway.errors import PermanentError, SinkError, TransientError
 
 if TYPE_CHECKING:
-    from sluiceway.config.blocks import S3Connection
+    from sluiceway.config.blocks import Destination, S3Connection
 
 MULTIPART_THRESHOLD = 8 * 1024 * 1024  # above this, uploads are multipart
 PART_SIZE = 8 * 1024 * 1024
@@ -44,6 +44,7 @@ __all__ = [
     "ObjectInfo",
     "ObjectStore",
     "classify",
+    "open_destination",
     "open_store",
 ]
 
@@ -354,6 +355,13 @@ class ObjectStore:
 
     def _info(self, meta: Any) -> ObjectInfo:
         return ObjectInfo(self._relative(meta["path"]), int(meta["size"]), meta["last_modified"], meta.get("e_tag"))
+
+
+def open_destination(dest: "Destination", default_dir: Path) -> ObjectStore:
+    """The store a sink's ``path`` / ``s3`` settings name (``default_dir`` when neither)."""
+    if dest.s3 is not None:
+        return open_store(s3=dest.s3)
+    return open_store(local_path=Path(dest.path) if dest.path else default_dir)
 
 
 def open_store(local_path: Path | str | None = None, s3: "S3Connection | None" = None) -> ObjectStore:

@@ -36,10 +36,16 @@ def utcnow() -> datetime:
 
 @dataclass(slots=True)
 class Attachment:
+    """A blob a record refers to. ``key`` names it in the blob spool (``blobs.BlobSpool``);
+    ``name`` is the source's suggested object name (``attachments`` sinks may use it in their
+    keys); ``metadata`` is stored with the object where the store keeps metadata (S3)."""
+
     key: str
     sha256: str
     size: int
     content_type: str = "application/octet-stream"
+    name: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

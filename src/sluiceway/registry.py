@@ -1,7 +1,8 @@
-"""Name → class for sinks (and, later, sources). Imports are lazy: a heavy client is loaded
-only when a configuration uses it. Unknown names produce an error listing the valid ones.
+"""Name → class for sinks and sources. Imports are lazy: a heavy client is loaded only when
+a configuration uses it. Unknown names produce an error listing the valid ones.
 
-Adding a sink: one line in ``SINKS`` pointing at its module, config class and sink class.
+Adding a sink or a source: one line in ``SINKS`` / ``SOURCES`` pointing at its module,
+config class and implementation class.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from sluiceway.errors import ConfigError
 SINKS: dict[str, tuple[str, str, str]] = {
     "object_store": ("sluiceway.sinks.object_store", "ObjectStoreSinkConfig", "ObjectStoreSink"),
     "sql": ("sluiceway.sinks.sql", "SqlSinkConfig", "SqlSink"),
+    "attachments": ("sluiceway.sinks.attachments", "AttachmentsSinkConfig", "AttachmentsSink"),
 }
+
+SOURCES: dict[str, tuple[str, str, str]] = {
+    "lightfile6": ("sluiceway.sources.lightfile6", "Lightfile6SourceConfig", "Lightfile6Receiver"),
+}
+TABLES = {"sink": SINKS, "source": SOURCES}
 
 
 def _entry(kind: str, table: dict[str, tuple[str, str, str]], name: str) -> tuple[str, str, str]:
@@ -26,11 +33,20 @@ def _entry(kind: str, table: dict[str, tuple[str, str, str]], name: str) -> tupl
         raise ConfigError(f"unknown {kind} type {name!r}; valid types: {valid}") from None
 
 
-def sink_config_class(name: str) -> type[Any]:
-    module, cfg, _ = _entry("sink", SINKS, name)
+def config_class(kind: str, name: str) -> type[Any]:
+    """The config class of sink or source type ``name`` (``kind`` is "sink" or "source")."""
+    module, cfg, _ = _entry(kind, TABLES[kind], name)
     return getattr(importlib.import_module(module), cfg)
 
 
-def sink_class(name: str) -> type[Any]:
-    module, _, impl = _entry("sink", SINKS, name)
+def implementation(kind: str, name: str) -> type[Any]:
+    module, _, impl = _entry(kind, TABLES[kind], name)
     return getattr(importlib.import_module(module), impl)
+
+
+def sink_config_class(name: str) -> type[Any]:
+    return config_class("sink", name)
+
+
+def sink_class(name: str) -> type[Any]:
+    return implementation("sink", name)

@@ -239,10 +239,10 @@ async def test_metrics_merge_other_processes_snapshots(tmp_path):
 async def test_unexpected_error_on_fast_path_is_json_500(gw, monkeypatch):
     gateway, client, _ = gw
 
-    async def broken(items):
+    async def broken(items, stream):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(gateway, "append", broken)
+    monkeypatch.setattr(gateway, "accept", broken)
     r = await client.post("/v1/streams/usage/events", json={"a": 1})
     assert r.status_code == 500 and r.json() == {"error": "internal_error",
                                                   "detail": "an internal error occurred; see the server log"}

@@ -7,9 +7,7 @@ import asyncio
 import gzip
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,35 +18,13 @@ import orjson
 import pytest
 import yaml
 
+from tests.helpers import SLUICE, free_port, spawn, wait_up
+
 pytestmark = pytest.mark.integration
-SLUICE = [sys.executable, "-m", "sluiceway.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(cfg: Path, port: int, data: Path, log: Path, workers: int = 1) -> subprocess.Popen:
-    f = open(log, "ab")
-    return subprocess.Popen([*SLUICE, "serve", "-c", str(cfg), "--port", str(port), "--data-dir", str(data),
-                             "--workers", str(workers)], stdout=f, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def wait_up(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"sluice serve exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"sluice serve did not become ready:\n{log.read_text()[-4000:]}")
+    return spawn(["serve", "-c", str(cfg), "--port", str(port), "--data-dir", str(data), "--workers", str(workers)], log)
 
 
 async def client_loop(port: int, token: str, stream: str, cid: int, acked: list[tuple[int, int]],

@@ -46,7 +46,7 @@ async def test_copy_path_bulk_and_idempotent(pg_store: Store) -> None:
     assert await pg_store.insert_records(batch[:100] + more + more) == 10
     got = await pg_store.query_records("acme", "usage", limit=10_000)
     assert len(got) == 5010
-    assert got[1]["attachments"] == [{"key": "blobs/1", "sha256": "0" * 64, "size": 1, "content_type": "application/octet-stream"}]
+    assert got[1]["attachments"] == [{"key": "blobs/1", "sha256": "0" * 64, "size": 1, "content_type": "application/octet-stream", "name": None, "metadata": {}}]
     assert got[0]["idempotency_key"] == "k0"
     # payload is real jsonb: queryable server side
     async with pg_store.engine.connect() as conn:

@@ -36,7 +36,7 @@ def test_one_line_per_record_with_every_field():
     assert first["event_time"] == "2024-05-06T06:08:09.123000Z"
     assert first["idempotency_key"] == "k0"
     assert first["attachments"] == [{"key": "blobs/x", "sha256": "ab" * 32, "size": 3,
-                                     "content_type": "application/octet-stream"}]
+                                     "content_type": "application/octet-stream", "name": None, "metadata": {}}]
     assert first["payload"] == {"n": 0, "text": "héllo"}
     assert lines[1]["event_time"] is None and lines[1]["attachments"] == []
 

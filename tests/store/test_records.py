@@ -35,7 +35,7 @@ async def test_round_trip(any_store: Store) -> None:
         "event_time": "2025-03-01T11:00:00Z",
         "idempotency_key": "k-1",
         "payload": {"i": 1, "nested": {"ok": True}},
-        "attachments": [{"key": "blobs/acme/x", "sha256": "ab" * 32, "size": 42, "content_type": "image/png"}],
+        "attachments": [{"key": "blobs/acme/x", "sha256": "ab" * 32, "size": 42, "content_type": "image/png", "name": None, "metadata": {}}],
     }
     # the query form decodes back to the same record
     assert Record.from_dict(got) == Record.from_dict(r.to_dict())

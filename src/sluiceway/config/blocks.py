@@ -18,6 +18,12 @@ from sluiceway.config.types import Duration, StrictModel
 _BUCKET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}\Z")
 
 
+def check_bucket(name: str) -> str:
+    if not _BUCKET_RE.match(name):
+        raise ValueError(f"{name!r} is not a valid bucket name")
+    return name
+
+
 class S3Connection(StrictModel):
     """One S3 bucket, how to reach it and how to sign requests.
 
@@ -45,9 +51,7 @@ class S3Connection(StrictModel):
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, v: str) -> str:
-        if not _BUCKET_RE.match(v):
-            raise ValueError(f"{v!r} is not a valid bucket name")
-        return v
+        return check_bucket(v)
 
     @field_validator("prefix")
     @classmethod
@@ -96,3 +100,17 @@ class S3Connection(StrictModel):
         """Where this points, for logs and errors (never includes secrets)."""
         where = self.endpoint or f"s3 ({self.region})"
         return f"{where}/{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+
+
+class Destination(StrictModel):
+    """Where a sink writes objects: a local directory (``path``) or a bucket (``s3``); at
+    most one. Neither: the sink's default directory (``<data_dir>/objects``)."""
+
+    path: str | None = None
+    s3: S3Connection | None = None
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> "Destination":
+        if self.path is not None and self.s3 is not None:
+            raise ValueError("set either path (local directory) or s3, not both")
+        return self

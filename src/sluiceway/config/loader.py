@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from sluiceway import registry
 from sluiceway.config.interpolate import apply_env_overrides, interpolate, register_top_keys
-from sluiceway.config.model import DEFAULT_SINKS, TOP_KEYS, Config
+from sluiceway.config.model import DEFAULT_ATTACHMENTS_SINK, DEFAULT_SINKS, TOP_KEYS, Config
 from sluiceway.errors import ConfigError
 
 register_top_keys(TOP_KEYS)
@@ -61,37 +61,54 @@ def load_config(
 def validate_tree(tree: dict[str, Any]) -> Config:
     tree = copy.deepcopy(tree)
     raw_sinks = tree.pop("sinks", None)
+    raw_sources = tree.pop("sources", None) or []
     try:
         cfg = Config.model_validate(tree)
     except ValidationError as e:
         raise ConfigError(_format(e, Config, "")) from None
+    cfg.sources = _components("source", raw_sources)
+    blobs = [s.name for s in cfg.sources if s.produces_attachments]
     if raw_sinks is None:
-        raw_sinks = copy.deepcopy(DEFAULT_SINKS)
-    if not isinstance(raw_sinks, list):
-        raise ConfigError("sinks: must be a list of sink definitions")
-    sinks = []
+        raw_sinks = copy.deepcopy(DEFAULT_SINKS) + ([dict(DEFAULT_ATTACHMENTS_SINK)] if blobs else [])
+    cfg.sinks = _components("sink", raw_sinks)
+    if blobs and not any(s.type == "attachments" for s in cfg.sinks):
+        raise ConfigError(f"sinks: source {blobs[0]!r} stores blobs (attachments); add a sink of type "
+                          "'attachments' to upload them")
+    allowed = set(cfg.server.streams)
+    for i, src in enumerate(cfg.sources):
+        missing = [s for s in src.streams() if allowed and s not in allowed]
+        if missing:
+            raise ConfigError(f"sources[{i}]: writes stream {missing[0]!r}, which server.streams does not allow")
+    return cfg
+
+
+def _components(kind: str, raw_list: Any) -> list[Any]:
+    """Validate a list of sinks or sources, each by the config class its ``type`` names."""
+    section = f"{kind}s"
+    if not isinstance(raw_list, list):
+        raise ConfigError(f"{section}: must be a list of {kind} definitions")
+    out = []
     names: set[str] = set()
-    for i, raw in enumerate(raw_sinks):
-        where = f"sinks[{i}]"
+    for i, raw in enumerate(raw_list):
+        where = f"{section}[{i}]"
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: must be a mapping with at least 'type'")
         if "type" not in raw:
-            raise ConfigError(f"{where}.type: missing; valid types: {', '.join(sorted(registry.SINKS))}")
+            raise ConfigError(f"{where}.type: missing; valid types: {', '.join(sorted(registry.TABLES[kind]))}")
         try:
-            cls = registry.sink_config_class(str(raw["type"]))
+            cls = registry.config_class(kind, str(raw["type"]))
         except ConfigError as e:
             raise ConfigError(f"{where}.type: {e}") from None
         raw = {"name": raw.get("name", raw["type"]), **raw}
         try:
-            sink = cls.model_validate(raw)
+            item = cls.model_validate(raw)
         except ValidationError as e:
             raise ConfigError(_format(e, cls, where)) from None
-        if sink.name in names:
-            raise ConfigError(f"{where}.name: duplicate sink name {sink.name!r}")
-        names.add(sink.name)
-        sinks.append(sink)
-    cfg.sinks = sinks
-    return cfg
+        if item.name in names:
+            raise ConfigError(f"{where}.name: duplicate {kind} name {item.name!r}")
+        names.add(item.name)
+        out.append(item)
+    return out
 
 
 def _format(err: ValidationError, model: type[BaseModel], prefix: str) -> str:
@@ -139,7 +156,8 @@ def _valid_keys(model: type[BaseModel], loc: list[str]) -> list[str]:
 
 def dump_config(cfg: Config) -> dict[str, Any]:
     """The effective configuration with secrets masked (``config show``)."""
-    data = cfg.model_dump(mode="json", exclude={"sinks"})
+    data = cfg.model_dump(mode="json", exclude={"sinks", "sources"})
+    data["sources"] = [s.model_dump(mode="json") for s in cfg.sources]
     data["sinks"] = [s.model_dump(mode="json") for s in cfg.sinks]
     return _mask_urls(data)
 

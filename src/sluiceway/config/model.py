@@ -1,7 +1,7 @@
 """The gateway's configuration model: one YAML file, validated strictly.
 
-Every section is a ``StrictModel``: unknown keys are errors. Sinks are validated by the
-config class their ``type`` names in ``registry.SINKS``.
+Every section is a ``StrictModel``: unknown keys are errors. Sinks and sources are validated
+by the config class their ``type`` names in ``registry.SINKS`` / ``registry.SOURCES``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pydantic import Field, field_validator
 
 from sluiceway.config.types import ByteSize, Duration, SinkConfigBase, StrictModel
 from sluiceway.record import valid_name
+from sluiceway.sources.base import SourceConfigBase
 
 
 class ServerConfig(StrictModel):
@@ -66,6 +67,7 @@ class Config(StrictModel):
     store: StoreConfig = StoreConfig()
     journal: JournalConfig = JournalConfig()
     log: LogConfig = LogConfig()
+    sources: list[SourceConfigBase] = []
     sinks: list[SinkConfigBase] = []
 
     @property
@@ -81,5 +83,7 @@ DEFAULT_SINKS: list[dict[str, Any]] = [
     {"name": "objects", "type": "object_store"},
     {"name": "sql", "type": "sql"},
 ]
+# Added to the defaults when a source produces attachments (blobs such as specimens).
+DEFAULT_ATTACHMENTS_SINK: dict[str, Any] = {"name": "attachments", "type": "attachments"}
 
 TOP_KEYS = set(Config.model_fields)

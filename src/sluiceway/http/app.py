@@ -76,7 +76,15 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
             if manage_lifecycle:
                 await gateway.aclose()
 
-    routes = [
+    # Source routes come first: a receiver may answer a core path (e.g. /health) its own way.
+    exact: dict[tuple[str, str], Any] = {}
+    by_path: dict[str, dict[str, Any]] = {}
+    for source in gateway.sources:
+        for method, path, endpoint in source.routes():
+            exact[(method, path)] = endpoint
+            by_path.setdefault(path, {})[method] = endpoint
+    routes: list[Route] = [Route(path, _Methods(methods), methods=list(methods)) for path, methods in by_path.items()]
+    routes += [
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -90,22 +98,40 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
         exception_handlers={HTTPError: http_error, StarletteHTTPException: starlette_error, Exception: server_error},
     )
     app.state.gateway = gateway
-    return FastPath(app, ingest)
+    return FastPath(app, ingest, exact)
+
+
+class _Methods:
+    """A raw ASGI endpoint per method, as one Starlette route endpoint (the router answers
+    other methods with 405 and Allow)."""
+
+    def __init__(self, methods: dict[str, Any]):
+        self.methods = methods
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        method = scope["method"]
+        await self.methods["GET" if method == "HEAD" else method](scope, receive, send)
 
 
 class FastPath:
-    """Sends ``POST /v1/streams/{stream}/events`` straight to its raw ASGI endpoint, past
-    the middleware and router (which the endpoint does not need: it answers every error
-    itself as JSON). Everything else goes to the Starlette app."""
+    """Sends ``POST /v1/streams/{stream}/events`` and the receivers' routes straight to their
+    raw ASGI endpoints, past the middleware and router (which they do not need: they answer
+    every error themselves as JSON). Everything else goes to the Starlette app."""
 
     PREFIX, SUFFIX = "/v1/streams/", "/events"
 
-    def __init__(self, app: Starlette, ingest: StreamEvents):
+    def __init__(self, app: Starlette, ingest: StreamEvents, exact: dict[tuple[str, str], Any] | None = None):
         self.app = app
         self.ingest = ingest
+        self.exact = exact or {}
         self.state = app.state
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            endpoint = self.exact.get((scope["method"], scope["path"]))
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
         if scope["type"] == "http" and scope["method"] == "POST":
             path: str = scope["path"]
             if path.startswith(self.PREFIX) and path.endswith(self.SUFFIX):

@@ -36,6 +36,17 @@ def check_media_type(mt: str) -> bool:
         f"content type {mt!r} is not supported; send application/json or application/x-ndjson")
 
 
+def content_length(headers: dict[bytes, bytes]) -> int | None:
+    """The Content-Length header as a number (None if absent); 400 if it is not one."""
+    cl = headers.get(b"content-length")
+    if not cl:
+        return None
+    try:
+        return int(cl)
+    except ValueError:
+        raise BadRequest("Content-Length is not a number") from None
+
+
 async def read_body(receive: Any, limit: int, content_length: int | None) -> bytes:
     if content_length is not None and content_length > limit:
         raise PayloadTooLarge(f"body of {content_length} bytes exceeds the limit of {limit} bytes")
@@ -104,7 +115,9 @@ def parse_events_raw(body: bytes, ndjson: bool) -> list[tuple[dict[str, Any], by
                     pass
             raise BadRequest(f"malformed JSON at line {e.lineno}, column {e.colno} (offset {e.pos}): {e.msg}") from None
         if isinstance(doc, dict):
-            return [(doc, body.strip())]
+            raw = body.strip()
+            # A pretty-printed object spans lines: journal entries and JSONL lines must not.
+            return [(doc, None if b"\n" in raw or b"\r" in raw else raw)]
         if isinstance(doc, list):
             for i, item in enumerate(doc):
                 if not isinstance(item, dict):

@@ -7,7 +7,6 @@ and only then is 202 sent.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -15,12 +14,12 @@ from urllib.parse import parse_qs
 import orjson
 import uuid_utils
 
-from sluiceway.errors import BadRequest, HTTPError, JournalFull, NotFound, Unavailable
+from sluiceway.errors import BadRequest, MethodNotAllowed, NotFound
 from sluiceway.http.auth import check
-from sluiceway.http.body import ClientDisconnected, check_media_type, decode_content, media_type, parse_events_raw, read_body
-from sluiceway.http.responses import send_error, send_json
+from sluiceway.http.body import check_media_type, content_length, decode_content, media_type, parse_events_raw, read_body
+from sluiceway.http.endpoint import run_endpoint
+from sluiceway.http.responses import send_json
 from sluiceway.record import UTC, parse_time, valid_name
-from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
@@ -29,7 +28,7 @@ _dumps = orjson.dumps
 _uuid7 = uuid_utils.uuid7
 _fromiso = datetime.fromisoformat
 _TIME_KEYS = ("event_time", "timestamp", "time")
-log = get_logger("sluiceway.http")
+ROUTE = "/v1/streams/{stream}/events"
 
 
 def _event_time(event: dict[str, Any]) -> bytes:
@@ -48,16 +47,19 @@ def _event_time(event: dict[str, Any]) -> bytes:
 
 
 def encode_events(events: list[tuple[dict[str, Any], bytes | None]], *, tenant: str, stream: str,
-                  source: str, received_at: str, idempotency_key: str | None) -> list[bytes]:
+                  source: str, received_at: str, idempotency_key: str | None,
+                  attachments: bytes = b"[]") -> list[bytes]:
     """Events → encoded Records, the journal's entry format (see record.Record).
 
     Built by concatenation: the envelope is the same for every event of a request, and an
     event whose exact JSON text is at hand (a single object, an NDJSON line: already parsed,
-    so known to be one valid object) is embedded as sent instead of being re-serialised.
+    so known to be valid JSON on one line) is embedded as sent instead of being re-serialised.
+    ``attachments`` is the JSON array of ``record.Attachment`` objects, the same for every
+    event of the call.
     """
     mid = b"".join((b'","tenant":', _dumps(tenant), b',"stream":', _dumps(stream), b',"source":', _dumps(source),
                     b',"received_at":', _dumps(received_at), b',"idempotency_key":', _dumps(idempotency_key),
-                    b',"attachments":[],"event_time":'))
+                    b',"attachments":', attachments, b',"event_time":'))
     join = b"".join
     out = []
     append = out.append
@@ -78,38 +80,19 @@ class StreamEvents:
         self.gw = gateway
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        method = scope["method"]
-        started = time.perf_counter()
-        status, tenant, stream = 500, None, scope["path_params"].get("stream")
-        request_id = None
-        try:
-            headers: dict[bytes, bytes] = dict(scope["headers"])
-            rid = headers.get(b"x-request-id")
-            request_id = rid.decode("latin-1")[:128] if rid else _uuid7().hex
+        stream = scope["path_params"].get("stream")
+
+        async def handle(headers: dict[bytes, bytes], request_id: str) -> tuple[int, str | None, str | None]:
+            method = scope["method"]
             if method == "POST":
                 status, tenant = await self.ingest(scope, headers, receive, send, stream, request_id)
             elif method == "GET":
                 status, tenant = await self.query(scope, headers, send, stream)
             else:
-                status = 405
-                await send_json(send, 405, {"error": "method_not_allowed", "detail": f"{method} is not allowed here; use POST or GET"},
-                                {"Allow": "GET, POST"})
-        except HTTPError as e:
-            status = e.status
-            await send_error(send, e)
-        except ClientDisconnected:
-            status = 499
-        except Exception:  # a bug: answer like the app's server-error handler would
-            status = 500
-            log.exception("unhandled error", path=scope.get("path"), request_id=request_id)
-            try:
-                await send_json(send, 500, {"error": "internal_error",
-                                            "detail": "an internal error occurred; see the server log"})
-            except Exception:  # noqa: BLE001 - the response had already started
-                pass
-        finally:
-            self.gw.observe_request("/v1/streams/{stream}/events", method, status, started,
-                                    request_id=request_id, tenant=tenant, stream=stream)
+                raise MethodNotAllowed(f"{method} is not allowed here; use POST or GET", headers={"Allow": "GET, POST"})
+            return status, tenant, stream
+
+        await run_endpoint(self.gw, ROUTE, scope, send, handle, stream=stream)
 
     def _stream(self, stream: str) -> None:
         if not valid_name(stream):
@@ -138,12 +121,7 @@ class StreamEvents:
         check(token, "ingest", tenant)
         ndjson = check_media_type(media_type((headers.get(b"content-type") or b"").decode("latin-1")))
         limit = gw.max_body_bytes
-        cl = headers.get(b"content-length")
-        try:
-            content_length = int(cl) if cl else None
-        except ValueError:
-            raise BadRequest("Content-Length is not a number") from None
-        body = await read_body(receive, limit, content_length)
+        body = await read_body(receive, limit, content_length(headers))
         enc = headers.get(b"content-encoding")
         if enc:
             body = decode_content(body, enc.decode("latin-1"), limit)
@@ -153,10 +131,7 @@ class StreamEvents:
             raise BadRequest("Idempotency-Key must be 1 to 255 characters")
         events = parse_events_raw(body, ndjson)
         del body  # keep only what is needed while waiting for the fsync
-        retry = gw.journal.full()
-        if retry is not None:
-            gw.metrics.events_rejected.labels(reason="journal_full").inc(len(events))
-            raise Unavailable("journal is full; retry later", retry_after=retry, code="journal_full")
+        gw.check_room(len(events))
         items = encode_events(events, tenant=tenant, stream=stream, source="http",
                               received_at=now_rfc3339(), idempotency_key=idem_key)
         del events
@@ -168,13 +143,7 @@ class StreamEvents:
         return status, tenant
 
     async def _commit(self, items: list[bytes], stream: str, request_id: str) -> tuple[int, bytes]:
-        gw = self.gw
-        try:
-            await gw.append(items)
-        except JournalFull as e:
-            gw.metrics.events_rejected.labels(reason="journal_full").inc(len(items))
-            raise Unavailable(str(e), retry_after=e.retry_after, code="journal_full") from None
-        gw.metrics.events_accepted.labels(stream=stream).inc(len(items))
+        await self.gw.accept(items, stream)
         return 202, _dumps({"request_id": request_id, "accepted": len(items)})
 
     async def query(self, scope, headers, send, stream) -> tuple[int, str]:

@@ -16,7 +16,9 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal
 
-from sluiceway.errors import ConfigError
+from sluiceway import registry
+from sluiceway.blobs import BlobSpool
+from sluiceway.errors import ConfigError, JournalFull, Unavailable
 from sluiceway.http.auth import Authenticator
 from sluiceway.http.responses import send_json
 from sluiceway.journal import EmbeddedJournal
@@ -51,6 +53,10 @@ class Gateway:
         self.allowed_streams = frozenset(config.server.streams)
         self.max_body_bytes = config.server.max_body_bytes
         self.access_log = access_log or AccessLog(config.log.format, enabled=config.log.access)
+        self.blobs = BlobSpool(config.data_dir, fsync=j.fsync)
+        # Receivers serve HTTP routes: only processes that serve HTTP build them.
+        self.sources = [registry.implementation("source", c.type)(c.name, c, self)
+                        for c in config.sources] if role != "delivery" else []
         self.deliveries: DeliveryManager | None = None
         self._writer = None
         self._idem_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -64,6 +70,8 @@ class Gateway:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if self.role in ("all", "delivery"):
             self.acquire_lock()
+        if self.role == "all":
+            self.blobs.purge_partials()  # sluice serve does this before starting its workers
         # HTTP workers are started after the delivery process migrated the schema.
         await self.store.open(migrate=self.role != "http")
         await self.journal.open([s.name for s in self.config.sinks])
@@ -114,6 +122,22 @@ class Gateway:
     # -- hot path -----------------------------------------------------------------------
     async def append(self, items: list[bytes]) -> tuple[int, int]:
         return await self._writer.append(items)
+
+    def check_room(self, events: int = 1) -> None:
+        """503 with Retry-After if the journal is full (call before reading a large body)."""
+        retry = self.journal.full()
+        if retry is not None:
+            self.metrics.events_rejected.labels(reason="journal_full").inc(events)
+            raise Unavailable("journal is full; retry later", retry_after=retry, code="journal_full")
+
+    async def accept(self, items: list[bytes], stream: str) -> None:
+        """Append encoded records durably (returns after the fsync) and count them; 503 if full."""
+        try:
+            await self._writer.append(items)
+        except JournalFull as e:
+            self.metrics.events_rejected.labels(reason="journal_full").inc(len(items))
+            raise Unavailable(str(e), retry_after=e.retry_after, code="journal_full") from None
+        self.metrics.events_accepted.labels(stream=stream).inc(len(items))
 
     def observe_request(self, route: str, method: str, status: int, started: float, *,
                         request_id: str | None = None, tenant: str | None = None, stream: str | None = None) -> None:

@@ -98,6 +98,7 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
     ctx = multiprocessing.get_context("spawn")
     gateway = Gateway(config, role="delivery")
     gateway.acquire_lock()
+    gateway.blobs.purge_partials()  # uploads a crash interrupted; no worker is running yet
     await migrate(config)  # before the workers, which open the store without migrating
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -141,7 +142,10 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
             if p.is_alive():
                 p.kill()
             p.join(1)
-        await gateway.aclose(drain=True)
+        flushed = await gateway.aclose(drain=True)
+    if not flushed:
+        log.error("exiting with records not yet delivered; they stay in the journal and are sent on the next start")
+        return 1
     return 0 if failures <= 10 * config.server.workers else 1
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,3 +14,5 @@ if TYPE_CHECKING:
 class SinkContext:
     data_dir: Path
     store: "Store"
+    # Names of every ``attachments`` sink: a spooled blob is deleted once all have stored it.
+    attachment_sinks: tuple[str, ...] = field(default_factory=tuple)

@@ -10,6 +10,10 @@ Placeholders: ``stream``, ``tenant``, ``yyyy``/``mm``/``dd``/``hh`` (of ``receiv
 UTC), ``batch`` (``Batch.key``), ``partition``, ``first``/``last`` (offsets, 12 digits),
 ``hostname`` (dots replaced by ``-``). ``Batch.partition`` starts with the gateway's instance
 id (``<data_dir>/instance-id``), so gateways sharing a bucket never share a key.
+
+``format``: ``record`` writes each record's full envelope (one JSON object per line);
+``payload`` writes only its payload (a payload that is a JSON string, such as a report kept
+as text, is written as that text when it fits on one line).
 """
 
 from __future__ import annotations
@@ -18,15 +22,15 @@ import asyncio
 import socket
 import string
 from datetime import datetime
-from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+import orjson
+from pydantic import Field, field_validator
 
-from sluiceway.config.blocks import S3Connection
+from sluiceway.config.blocks import Destination
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import PermanentError, SinkError, TransientError
-from sluiceway.objectstore import ObjectStore, classify, open_store
+from sluiceway.objectstore import ObjectStore, classify, open_destination
 from sluiceway.record import UTC, parse_time
 from sluiceway.sinks.base import Batch, Sink
 from sluiceway.sinks.context import SinkContext
@@ -72,24 +76,19 @@ def validate_key_template(template: str) -> frozenset[str]:
     return frozenset(used)
 
 
-class ObjectStoreSinkConfig(SinkConfigBase):
+class ObjectStoreSinkConfig(SinkConfigBase, Destination):
     type: Literal["object_store"] = "object_store"
-    path: str | None = None  # local directory; default <data_dir>/objects
-    s3: S3Connection | None = None  # when set, objects go to this bucket instead
     key_template: str = DEFAULT_KEY_TEMPLATE
     compression_level: int = Field(6, ge=1, le=9)
+    format: Literal["record", "payload"] = "record"
+    content_type: str = JSONL_CONTENT_TYPE
+    content_encoding: Literal["gzip", "none"] = "gzip"  # none: plain application/gzip objects
 
     @field_validator("key_template")
     @classmethod
     def _template(cls, v: str) -> str:
         validate_key_template(v)
         return v
-
-    @model_validator(mode="after")
-    def _one_destination(self) -> "ObjectStoreSinkConfig":
-        if self.path is not None and self.s3 is not None:
-            raise ValueError("set either path (local directory) or s3, not both")
-        return self
 
 
 class ObjectStoreSink(Sink):
@@ -98,10 +97,7 @@ class ObjectStoreSink(Sink):
         self.config = config
         self._streams = frozenset(config.streams)
         self._closed = False
-        if config.s3 is not None:
-            self.store: ObjectStore = open_store(s3=config.s3)
-        else:
-            self.store = open_store(local_path=Path(config.path) if config.path else context.data_dir / "objects")
+        self.store: ObjectStore = open_destination(config, context.data_dir / "objects")
 
     def _render(self, batch: Batch, stream: str, tenant: str, t: datetime) -> str:
         return self.config.key_template.format(
@@ -131,6 +127,9 @@ class ObjectStoreSink(Sink):
             return key
 
         pairs = [p for p in zip(batch.docs, batch.raw) if not streams or p[0]["stream"] in streams]
+        if self.config.format == "payload":
+            return {key: [_payload_line(doc["payload"]) for doc, _ in group]
+                    for key, group in group_records(pairs, key_of).items()}
         return {key: [line for _, line in group] for key, group in group_records(pairs, key_of).items()}
 
     async def send(self, batch: Batch) -> None:
@@ -141,13 +140,15 @@ class ObjectStoreSink(Sink):
             return
         limit = asyncio.Semaphore(UPLOAD_CONCURRENCY)
         level = self.config.compression_level
+        ctype = self.config.content_type
+        cenc = GZIP_ENCODING if self.config.content_encoding == "gzip" else None
 
         async def upload(key: str, lines: list[bytes]) -> None:
             async with limit:
                 # zlib releases the GIL: compressing in a thread keeps the event loop serving.
                 data = await asyncio.to_thread(gzip_lines, lines, level)
                 await self.store.put(
-                    key, data, content_type=JSONL_CONTENT_TYPE, content_encoding=GZIP_ENCODING,
+                    key, data, content_type=ctype, content_encoding=cenc,
                     metadata={"sluice-batch": batch.key, "sluice-records": str(len(lines))},
                 )
 
@@ -164,6 +165,12 @@ class ObjectStoreSink(Sink):
             return
         self._closed = True
         await self.store.aclose()
+
+
+def _payload_line(payload: object) -> bytes:
+    if type(payload) is str and "\n" not in payload and "\r" not in payload:
+        return payload.encode()
+    return orjson.dumps(payload)
 
 
 def _hour(received_at: str) -> str:

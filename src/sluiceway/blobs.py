@@ -1,0 +1,168 @@
+"""The blob spool: large request bodies streamed to disk before their record is journalled.
+
+Records never carry large binaries (DESIGN.md). A receiver streams the body into
+``<data_dir>/blobs/tmp/<id>.part`` while hashing it, fsyncs the file, renames it to
+``<data_dir>/blobs/<id>`` and fsyncs the directory; only then does it append the record that
+references the blob (``Attachment.key`` = ``<id>``) and answer 2xx. So an accepted blob is on
+disk, whole, before the client hears "accepted".
+
+Every ``attachments`` sink uploads the blob and then calls ``done``: once all attachments
+sinks of the configuration have it (marker files ``<id>.<sink>.done``), the blob and its
+markers are deleted. Until then a blob stays, through restarts and outages.
+
+Memory: the body is written in chunks of at most ``FLUSH_BYTES`` (writes and hashing run in
+a thread so the event loop keeps serving), so a 1 GB upload holds about one chunk.
+
+Crash windows: a ``.part`` file left by a crash mid-upload (the client got no answer) is
+removed when the spool opens. A crash between the rename and the journal append leaves a
+blob no record references (the client got no answer either); it stays in the spool, never
+reported as accepted, until an operator removes it (``docs/operations.md``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import uuid_utils
+
+from sluiceway.errors import PayloadTooLarge
+from sluiceway.http.body import ClientDisconnected
+
+FLUSH_BYTES = 1024 * 1024
+
+
+class SpooledBlob:
+    __slots__ = ("key", "size", "sha256", "path")
+
+    def __init__(self, key: str, size: int, sha256: str, path: Path):
+        self.key = key
+        self.size = size
+        self.sha256 = sha256
+        self.path = path
+
+
+class BlobSpool:
+    def __init__(self, data_dir: Path, fsync: bool = True):
+        self.root = Path(data_dir) / "blobs"
+        self.tmp = self.root / "tmp"
+        self.fsync = fsync
+        self._opened = False
+
+    def open(self) -> None:
+        """Create the directories."""
+        if self._opened:
+            return
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self._opened = True
+
+    def purge_partials(self) -> int:
+        """Remove ``.part`` files (call only where no upload can be running: at start-up of
+        the process that owns the data dir)."""
+        self.open()
+        n = 0
+        for p in self.tmp.glob("*.part"):
+            p.unlink(missing_ok=True)
+            n += 1
+        return n
+
+    def path(self, key: str) -> Path:
+        if not key or "/" in key or key.startswith("."):
+            raise ValueError(f"invalid blob key {key!r}")
+        return self.root / key
+
+    async def receive(self, receive: Any, limit: int, content_length: int | None) -> SpooledBlob:
+        """Stream an ASGI request body into the spool; durable when this returns.
+
+        413 above ``limit`` bytes (checked against Content-Length first, then as it streams);
+        ``ClientDisconnected`` if the client goes away. Nothing is left behind on failure.
+        """
+        if content_length is not None and content_length > limit:
+            raise PayloadTooLarge(f"body of {content_length} bytes exceeds the limit of {limit} bytes")
+        self.open()
+        key = uuid_utils.uuid7().hex
+        part = self.tmp / f"{key}.part"
+        h = hashlib.sha256()
+        size = 0
+        f = open(part, "wb", buffering=0)
+        try:
+            buf: list[bytes] = []
+            pending = 0
+            more = True
+            while more:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    raise ClientDisconnected()
+                chunk = msg.get("body", b"")
+                more = msg.get("more_body", False)
+                if chunk:
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+                    buf.append(chunk)
+                    pending += len(chunk)
+                if pending >= FLUSH_BYTES or (not more and buf):
+                    data = b"".join(buf)
+                    buf, pending = [], 0
+                    await asyncio.to_thread(_write, f, h, data)
+            final = self.root / key
+            await asyncio.to_thread(self._commit, f, part, final)
+        except BaseException:
+            f.close()
+            part.unlink(missing_ok=True)
+            raise
+        f.close()
+        return SpooledBlob(key, size, h.hexdigest(), final)
+
+    def _commit(self, f: Any, part: Path, final: Path) -> None:
+        if self.fsync:
+            os.fsync(f.fileno())
+        os.rename(part, final)
+        if self.fsync:
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def discard(self, key: str) -> None:
+        """Drop a blob whose record never made it into the journal."""
+        self.path(key).unlink(missing_ok=True)
+
+    def done(self, key: str, sink: str, sinks: list[str]) -> bool:
+        """Sink ``sink`` has stored blob ``key``; delete the blob once every sink in ``sinks``
+        has. Returns True if the blob was deleted."""
+        blob = self.path(key)
+        others = [s for s in sinks if s != sink]
+        if others:
+            (self.root / f"{key}.{sink}.done").touch()
+            if not all((self.root / f"{key}.{s}.done").exists() for s in others):
+                return False
+        blob.unlink(missing_ok=True)
+        for s in sinks:
+            (self.root / f"{key}.{s}.done").unlink(missing_ok=True)
+        return True
+
+    def has_done(self, key: str, sink: str) -> bool:
+        return (self.root / f"{key}.{sink}.done").exists()
+
+    def stats(self) -> tuple[int, int]:
+        """(blobs, bytes) waiting in the spool."""
+        n = size = 0
+        if self.root.is_dir():
+            for p in self.root.iterdir():
+                if p.is_file() and "." not in p.name:
+                    n += 1
+                    size += p.stat().st_size
+        return n, size
+
+
+def _write(f: Any, h: Any, data: bytes) -> None:
+    h.update(data)
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        view = view[n:]

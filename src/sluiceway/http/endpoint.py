@@ -1,0 +1,57 @@
+"""The frame every raw-ASGI endpoint shares: request id, JSON errors, metrics, access log.
+
+``run_endpoint`` calls ``handler(headers, request_id)``, which sends its own success response
+and returns ``(status, tenant, stream)`` for the log. Every ``HTTPError`` becomes a JSON error
+(``render_error`` decides its body: sluiceway's ``{"error","detail"}`` by default), a client
+that went away is logged as 499, and anything else is a bug: logged with its traceback and
+answered 500.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import uuid_utils
+
+from sluiceway.errors import HTTPError
+from sluiceway.http.body import ClientDisconnected
+from sluiceway.http.responses import error_body, send_json
+from sluiceway.telemetry.logging import get_logger
+
+if TYPE_CHECKING:
+    from sluiceway.runtime.gateway import Gateway
+
+log = get_logger("sluiceway.http")
+Handler = Callable[[dict[bytes, bytes], str], Awaitable[tuple[int, "str | None", "str | None"]]]
+INTERNAL_ERROR = b'{"error":"internal_error","detail":"an internal error occurred; see the server log"}'
+
+
+def request_id(headers: dict[bytes, bytes]) -> str:
+    rid = headers.get(b"x-request-id")
+    return rid.decode("latin-1")[:128] if rid else uuid_utils.uuid7().hex
+
+
+async def run_endpoint(gw: "Gateway", route: str, scope: dict[str, Any], send: Any, handler: Handler, *,
+                       render_error: Callable[[HTTPError], bytes] = error_body,
+                       stream: str | None = None) -> None:
+    started = time.perf_counter()
+    status, tenant, rid = 500, None, None
+    try:
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        rid = request_id(headers)
+        status, tenant, stream = await handler(headers, rid)
+    except HTTPError as e:
+        status = e.status
+        await send_json(send, e.status, render_error(e), e.headers)
+    except ClientDisconnected:
+        status = 499
+    except Exception:  # a bug: answer like the app's server-error handler would
+        status = 500
+        log.exception("unhandled error", path=scope.get("path"), request_id=rid)
+        try:
+            await send_json(send, 500, INTERNAL_ERROR)
+        except Exception:  # noqa: BLE001 - the response had already started
+            pass
+    finally:
+        gw.observe_request(route, scope["method"], status, started, request_id=rid, tenant=tenant, stream=stream)

@@ -1,0 +1,1 @@
+"""Sources: receivers (HTTP push), connectors (pull) and collectors (scan). One folder each."""

@@ -1,0 +1,72 @@
+import orjson
+import pytest
+
+from sluiceway.config.loader import validate_tree
+from sluiceway.errors import PermanentError
+from sluiceway.sinks.attachments import AttachmentsSink, AttachmentsSinkConfig
+from sluiceway.sinks.base import Batch
+from sluiceway.sinks.context import SinkContext
+from sluiceway.errors import ConfigError
+from tests.test_blobs import receiver
+
+
+def sink(tmp_path, name="att", peers=("att",), **cfg):
+    c = AttachmentsSinkConfig(name=name, path=str(tmp_path / f"out-{name}"), **cfg)
+    return AttachmentsSink(name, c, SinkContext(data_dir=tmp_path / "data", store=None, attachment_sinks=peers))
+
+
+async def spooled(tmp_path, data: bytes, name="u/x.png"):
+    s = sink(tmp_path)
+    blob = await s.spool.receive(receiver([data]), 1 << 20, None)
+    doc = {"id": "01900000-0000-7000-8000-000000000001", "tenant": "acme", "stream": "specimen",
+           "received_at": "2026-11-23T10:11:12.000001Z", "payload": {},
+           "attachments": [{"key": blob.key, "sha256": blob.sha256, "size": blob.size, "content_type": "image/png",
+                            "name": name, "metadata": {"uri": "http://e/x.png"}}]}
+    return blob, Batch("p", 1, 1, docs=[doc], raw=[orjson.dumps(doc)])
+
+
+async def test_uploads_and_releases_the_blob(tmp_path):
+    blob, batch = await spooled(tmp_path, b"png-data")
+    s = sink(tmp_path)
+    await s.send(batch)
+    key = f"attachments/acme/2026/11/23/{blob.key}/u/x.png"
+    assert (tmp_path / "out-att" / key).read_bytes() == b"png-data"
+    assert not blob.path.exists()
+    await s.send(batch)  # re-delivery after a crash: the object is there, the blob gone → fine
+
+
+async def test_missing_blob_and_object_is_permanent(tmp_path):
+    blob, batch = await spooled(tmp_path, b"data")
+    blob.path.unlink()
+    with pytest.raises(PermanentError, match="missing from the spool"):
+        await sink(tmp_path).send(batch)
+
+
+async def test_two_sinks_both_get_the_blob(tmp_path):
+    blob, batch = await spooled(tmp_path, b"both")
+    a = sink(tmp_path, "a", ("a", "b"), key_template="{name}")
+    b = sink(tmp_path, "b", ("a", "b"), key_template="{yyyy}/{id}")
+    await a.send(batch)
+    assert blob.path.exists()
+    await a.send(batch)  # already has it: no second upload needed, blob kept for b
+    await b.send(batch)
+    assert (tmp_path / "out-a" / "u/x.png").read_bytes() == b"both"
+    assert (tmp_path / "out-b" / "2026" / "01900000-0000-7000-8000-000000000001").read_bytes() == b"both"
+    assert not blob.path.exists()
+
+
+def test_batches_without_attachments_are_a_no_op(tmp_path):
+    doc = {"id": "i", "tenant": "t", "stream": "s", "received_at": "2026-01-01T00:00:00Z", "attachments": []}
+    import asyncio
+
+    asyncio.run(sink(tmp_path).send(Batch("p", 1, 1, docs=[doc], raw=[b"{}"])))
+
+
+@pytest.mark.parametrize("template,message", [
+    ("{tenant}/{yyyy}", "must contain {id}, {blob} or {name}"),
+    ("{nope}/{id}", "unknown placeholder {nope}"),
+    ("/{id}", "must not start or end"),
+])
+def test_template_validation(template, message):
+    with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        validate_tree({"sinks": [{"type": "attachments", "key_template": template}]})

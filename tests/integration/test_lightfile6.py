@@ -56,9 +56,9 @@ class Gateway:
                           self.log, self.env)
         wait_up(self.port, self.proc, self.log)
 
-    def stop(self, timeout: float = 60) -> int:
+    def stop(self, timeout: float = 60, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
         return self.proc.wait(timeout)
 
     def kill(self) -> None:
@@ -163,7 +163,7 @@ async def test_shutdown_uploads_everything_pending(gateway):
     blobs = [os.urandom(3 * 1024 * 1024 + i) for i in range(2)]
     for i, b in enumerate(blobs):
         assert gw.put(f"/specimen?uri=http://e.com/s{i}.bin", b).status_code == 204
-    assert gw.stop() == 0
+    assert gw.stop(sig=signal.SIGINT) == 0  # Ctrl-C, as the original's test did
     assert sorted(x["report"]["i"] for x in await gw.report_lines("usage")) == list(range(5))
     assert len(await gw.report_lines("error")) == 1
     specs = await gw.objects("specimen")

@@ -29,7 +29,10 @@ class ORJSONResponse(JSONResponse):
 
 
 def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
-    spec = openapi_spec()
+    extra: dict[str, Any] = {}
+    for source in gateway.sources:
+        extra.update(source.openapi_paths())
+    spec = openapi_spec(extra)
     ingest = StreamEvents(gateway)
 
     async def health(request: Request) -> Response:

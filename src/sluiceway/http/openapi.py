@@ -15,7 +15,14 @@ def _err(desc: str) -> dict[str, Any]:
     return {"description": desc, "content": {"application/json": {"schema": ERROR}}}
 
 
-def openapi_spec() -> dict[str, Any]:
+def openapi_spec(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The document; ``extra_paths`` (from configured sources) are added to, and override, the core paths."""
+    spec = _core_spec()
+    spec["paths"].update(extra_paths or {})
+    return spec
+
+
+def _core_spec() -> dict[str, Any]:
     stream = {"name": "stream", "in": "path", "required": True,
               "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}
     tenant_q = {"name": "tenant", "in": "query", "required": False,

@@ -46,3 +46,7 @@ class Source:
 
     def routes(self) -> list[tuple[str, str, ASGIApp]]:
         return []
+
+    def openapi_paths(self) -> dict[str, Any]:
+        """OpenAPI path items documenting ``routes()``."""
+        return {}

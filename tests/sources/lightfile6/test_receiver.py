@@ -181,3 +181,12 @@ async def test_specimen_record_keeps_user_uri_and_checksum(tmp_path):
     att = doc["attachments"][0]
     assert att["size"] == 9 and att["content_type"] == "image/png" and att["metadata"] == {"uri": "https://x.test/screenshot"}
     assert att["name"].startswith("ann/") and att["name"].endswith(".png")
+
+
+async def test_routes_are_in_the_openapi_document(tmp_path):
+    async with running_gateway(config(tmp_path, path_prefix="/lf6")) as (gw, c):
+        spec = (await c.get("/openapi.json")).json()
+        assert {"/lf6/usage", "/lf6/error", "/lf6/specimen", "/lf6/health"} <= set(spec["paths"])
+        assert "USER_TOKEN" in (await c.get("/docs")).text
+        assert (await c.put("/lf6/usage", headers={"USER_TOKEN": "u"}, content=b"{}")).status_code == 204
+        assert (await c.get("/health")).json() == {"status": "ok"}  # the core's, outside the prefix

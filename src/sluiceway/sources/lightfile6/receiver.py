@@ -35,6 +35,7 @@ from sluiceway.sources.lightfile6.names import (
     metadata_value,
     specimen_name,
 )
+from sluiceway.sources.lightfile6.openapi import lightfile6_paths
 
 if TYPE_CHECKING:
     from sluiceway.blobs import BlobSpool
@@ -67,6 +68,9 @@ class Lightfile6Receiver(Source):
         if self.config.health:
             out.append(("GET", f"{p}/health", self.health))
         return out
+
+    def openapi_paths(self) -> dict[str, Any]:
+        return lightfile6_paths(self.config.path_prefix, self.config.health)
 
     # -- endpoints ------------------------------------------------------------------------
     async def health(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

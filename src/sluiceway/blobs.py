@@ -74,6 +74,11 @@ class BlobSpool:
             raise ValueError(f"invalid blob key {key!r}")
         return self.root / key
 
+    def writer(self, limit: int) -> "BlobWriter":
+        """A blob written piece by piece (for bodies that need parsing, e.g. multipart)."""
+        self.open()
+        return BlobWriter(self, limit)
+
     async def receive(self, receive: Any, limit: int, content_length: int | None) -> SpooledBlob:
         """Stream an ASGI request body into the spool; durable when this returns.
 
@@ -82,40 +87,19 @@ class BlobSpool:
         """
         if content_length is not None and content_length > limit:
             raise PayloadTooLarge(f"body of {content_length} bytes exceeds the limit of {limit} bytes")
-        self.open()
-        key = uuid_utils.uuid7().hex
-        part = self.tmp / f"{key}.part"
-        h = hashlib.sha256()
-        size = 0
-        f = open(part, "wb", buffering=0)
+        w = self.writer(limit)
         try:
-            buf: list[bytes] = []
-            pending = 0
             more = True
             while more:
                 msg = await receive()
                 if msg["type"] == "http.disconnect":
                     raise ClientDisconnected()
-                chunk = msg.get("body", b"")
                 more = msg.get("more_body", False)
-                if chunk:
-                    size += len(chunk)
-                    if size > limit:
-                        raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-                    buf.append(chunk)
-                    pending += len(chunk)
-                if pending >= FLUSH_BYTES or (not more and buf):
-                    data = b"".join(buf)
-                    buf, pending = [], 0
-                    await asyncio.to_thread(_write, f, h, data)
-            final = self.root / key
-            await asyncio.to_thread(self._commit, f, part, final)
+                await w.write(msg.get("body", b""))
+            return await w.commit()
         except BaseException:
-            f.close()
-            part.unlink(missing_ok=True)
+            w.abort()
             raise
-        f.close()
-        return SpooledBlob(key, size, h.hexdigest(), final)
 
     def _commit(self, f: Any, part: Path, final: Path) -> None:
         if self.fsync:
@@ -158,6 +142,50 @@ class BlobSpool:
                     n += 1
                     size += p.stat().st_size
         return n, size
+
+
+class BlobWriter:
+    """Writes one blob: ``write`` pieces (buffered up to ``FLUSH_BYTES``, flushed from a
+    thread), then ``commit`` (fsync, rename: durable) or ``abort`` (nothing left behind)."""
+
+    def __init__(self, spool: BlobSpool, limit: int):
+        self.spool = spool
+        self.limit = limit
+        self.key = uuid_utils.uuid7().hex
+        self.part = spool.tmp / f"{self.key}.part"
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._buf: list[bytes] = []
+        self._pending = 0
+        self._f = open(self.part, "wb", buffering=0)
+
+    async def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self.size += len(data)
+        if self.size > self.limit:
+            raise PayloadTooLarge(f"body exceeds the limit of {self.limit} bytes")
+        self._buf.append(data)
+        self._pending += len(data)
+        if self._pending >= FLUSH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._buf:
+            data = b"".join(self._buf)
+            self._buf, self._pending = [], 0
+            await asyncio.to_thread(_write, self._f, self._hash, data)
+
+    async def commit(self) -> SpooledBlob:
+        await self._flush()
+        final = self.spool.root / self.key
+        await asyncio.to_thread(self.spool._commit, self._f, self.part, final)
+        self._f.close()
+        return SpooledBlob(self.key, self.size, self._hash.hexdigest(), final)
+
+    def abort(self) -> None:
+        self._f.close()
+        self.part.unlink(missing_ok=True)
 
 
 def _write(f: Any, h: Any, data: bytes) -> None:

@@ -21,6 +21,7 @@ SINKS: dict[str, tuple[str, str, str]] = {
 
 SOURCES: dict[str, tuple[str, str, str]] = {
     "lightfile6": ("sluiceway.sources.lightfile6", "Lightfile6SourceConfig", "Lightfile6Receiver"),
+    "ingress": ("sluiceway.sources.ingress", "IngressSourceConfig", "IngressReceiver"),
 }
 TABLES = {"sink": SINKS, "source": SOURCES}
 

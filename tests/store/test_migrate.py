@@ -14,7 +14,7 @@ async def _tables(store: Store) -> set[str]:
 
 
 def test_head_revision_is_packaged() -> None:
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 async def test_open_migrates_to_head(any_store: Store) -> None:
@@ -133,3 +133,9 @@ async def test_unreachable_database_is_a_store_error() -> None:
     else:
         raise AssertionError("open must fail")
     assert not store.is_open
+
+
+def test_upgrade_from_0001_keeps_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    assert upgrade(url, "0001") == "0001"
+    assert upgrade(url) == head_revision()

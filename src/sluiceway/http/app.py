@@ -84,7 +84,8 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
     by_path: dict[str, dict[str, Any]] = {}
     for source in gateway.sources:
         for method, path, endpoint in source.routes():
-            exact[(method, path)] = endpoint
+            if "{" not in path:
+                exact[(method, path)] = endpoint
             by_path.setdefault(path, {})[method] = endpoint
     routes: list[Route] = [Route(path, _Methods(methods), methods=list(methods)) for path, methods in by_path.items()]
     routes += [

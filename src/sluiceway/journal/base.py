@@ -103,4 +103,8 @@ class Journal(abc.ABC):
         """None when appends are allowed; else seconds a client should wait (Retry-After)."""
 
     @abc.abstractmethod
+    async def cursor(self, partition: str, consumer: str) -> Cursor:
+        """A consumer's cursor on any partition (e.g. another process's), as last saved."""
+
+    @abc.abstractmethod
     async def aclose(self) -> None: ...

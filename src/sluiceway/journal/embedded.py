@@ -928,6 +928,12 @@ class EmbeddedJournal(Journal):
     def full(self) -> float | None:
         return self._own.full() if self._own is not None else None
 
+    async def cursor(self, partition: str, consumer: str) -> Cursor:
+        if not valid_name(partition) or not _CONSUMER_RE.match(consumer):
+            raise JournalError(f"invalid partition or consumer name {partition!r}/{consumer!r}")
+        path = self.path / "partitions" / partition / "cursors" / f"{consumer}.json"
+        return await asyncio.to_thread(EmbeddedPartition._read_cursor_file, path)
+
     async def aclose(self) -> None:
         parts, self._parts, self._own = list(self._parts.values()), {}, None
         for part in parts:

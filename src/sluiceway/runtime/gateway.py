@@ -130,14 +130,21 @@ class Gateway:
             self.metrics.events_rejected.labels(reason="journal_full").inc(events)
             raise Unavailable("journal is full; retry later", retry_after=retry, code="journal_full")
 
-    async def accept(self, items: list[bytes], stream: str) -> None:
-        """Append encoded records durably (returns after the fsync) and count them; 503 if full."""
+    async def accept(self, items: list[bytes], stream: str) -> tuple[int, int]:
+        """Append encoded records durably (returns after the fsync) and count them; 503 if full.
+        Returns the journal offsets of the first and last item (in ``partition_name``)."""
         try:
-            await self._writer.append(items)
+            span = await self._writer.append(items)
         except JournalFull as e:
             self.metrics.events_rejected.labels(reason="journal_full").inc(len(items))
             raise Unavailable(str(e), retry_after=e.retry_after, code="journal_full") from None
         self.metrics.events_accepted.labels(stream=stream).inc(len(items))
+        return span
+
+    @property
+    def partition_name(self) -> str:
+        """The journal partition this process appends to."""
+        return self._writer.name
 
     def observe_request(self, route: str, method: str, status: int, started: float, *,
                         request_id: str | None = None, tenant: str | None = None, stream: str | None = None) -> None:

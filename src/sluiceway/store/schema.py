@@ -110,4 +110,20 @@ idempotency = sa.Table(
     sa.Index("ix_idempotency_expires_at", "expires_at"),
 )
 
-ALL_TABLES = (records, tokens, dead_letters, idempotency)
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # accepted | rejected
+    sa.Column("http_status", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("partition", sa.String(128), nullable=True),  # journal range of its records
+    sa.Column("first_offset", sa.BigInteger, nullable=True),
+    sa.Column("last_offset", sa.BigInteger, nullable=True),
+    sa.Column("info", JSONDoc, nullable=False),  # service, org, cluster, size, object, records, …
+    sa.Index("ix_uploads_tenant_received_at", "tenant", "received_at"),
+)
+
+ALL_TABLES = (records, tokens, dead_letters, idempotency, uploads)

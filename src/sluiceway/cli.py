@@ -226,6 +226,37 @@ def _ts(v: Any) -> str:
     return v.isoformat(timespec="seconds") if hasattr(v, "isoformat") else str(v)
 
 
+@app.command()
+def ship(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Exporter YAML (Lightspeed exporter keys)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Directory to collect *.json from."),
+    service_id: Optional[str] = typer.Option(None, "--service-id", help="Ingress service (e.g. ols)."),
+    ingress_server_url: Optional[str] = typer.Option(None, "--ingress-server-url", help="Upload URL."),
+    token: Optional[str] = typer.Option(None, "--token", "--ingress-server-auth-token", help="Bearer token "
+                                        "(else $INGRESS_SERVER_AUTH_TOKEN, else the config)."),
+    identity_id: Optional[str] = typer.Option(None, "--identity-id", help="Goes into the User-Agent (cluster/<id>)."),
+    collection_interval: Optional[str] = typer.Option(None, "--collection-interval", help="e.g. 7200, 2h; 0 = once."),
+    no_cleanup: bool = typer.Option(False, "--no-cleanup", help="Keep files after a successful upload."),
+    retry_interval: Optional[str] = typer.Option(None, "--retry-interval", help="Longest wait between retries."),
+    timeout: Optional[str] = typer.Option(None, "--ingress-connection-timeout", help="HTTP timeout."),
+    max_archive_bytes: Optional[str] = typer.Option(None, "--max-archive-bytes", help="Per archive, e.g. 100MiB."),
+    allowed_subdirs: Optional[list[str]] = typer.Option(None, "--allowed-subdirs", help="Only these top-level "
+                                                        "subdirectories (repeat or comma-separate)."),
+    log_level: Optional[str] = typer.Option(None, "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    print_config: bool = typer.Option(False, "--print-config-and-exit", help="Print the settings (token masked)."),
+) -> None:
+    """Ship *.json files from a directory to an insights-ingress endpoint (the Lightspeed exporter)."""
+    from sluiceway.agent.command import ship as run_ship, split_list
+
+    overrides = {"data_dir": data_dir, "service_id": service_id, "ingress_server_url": ingress_server_url,
+                 "ingress_server_auth_token": token, "identity_id": identity_id,
+                 "collection_interval": collection_interval, "cleanup_after_send": False if no_cleanup else None,
+                 "retry_interval": retry_interval, "ingress_connection_timeout": timeout,
+                 "max_archive_bytes": max_archive_bytes, "allowed_subdirs": split_list(allowed_subdirs),
+                 "log_level": log_level}
+    raise typer.Exit(run_ship(config, overrides, print_config=print_config))
+
+
 def main() -> None:
     app()
 

@@ -32,19 +32,7 @@ def load_config(
 ) -> Config:
     """Read, interpolate, override and validate. ``overrides`` are CLI flags (dotted keys)."""
     env = os.environ if env is None else env
-    tree: Any = {}
-    if path is not None:
-        p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as e:
-            raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
-        try:
-            tree = yaml.safe_load(text) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: invalid YAML: {e}") from None
-        if not isinstance(tree, dict):
-            raise ConfigError(f"{p}: the top level must be a mapping of keys, not {type(tree).__name__}")
+    tree: Any = read_yaml_file(path) if path is not None else {}
     tree = interpolate(tree, env)
     tree = apply_env_overrides(tree, env)
     for dotted, value in (overrides or {}).items():
@@ -56,6 +44,22 @@ def load_config(
             node = node.setdefault(part, {})
         node[leaf] = value
     return validate_tree(tree)
+
+
+def read_yaml_file(path: str | Path) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; ConfigError naming the file otherwise."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: invalid YAML: {e}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{p}: the top level must be a mapping of keys, not {type(tree).__name__}")
+    return tree
 
 
 def validate_tree(tree: dict[str, Any]) -> Config:

@@ -21,12 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 from sluiceway.config.blocks import check_bucket
 from sluiceway.config.interpolate import interpolate
-from sluiceway.config.loader import _format, validate_tree
+from sluiceway.config.loader import _format, read_yaml_file, validate_tree
 from sluiceway.config.model import Config
 from sluiceway.config.types import ByteSize, Duration, StrictModel
 from sluiceway.errors import ConfigError
@@ -94,14 +93,7 @@ class Lightfile6File(StrictModel):
 
 def load_file(path: str | Path, env: Mapping[str, str]) -> Lightfile6File:
     p = Path(path)
-    try:
-        tree = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: invalid YAML: {e}") from None
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{p}: the top level must be a mapping of keys")
+    tree = read_yaml_file(p)
     tree = interpolate(tree, env)
     _apply_env(tree, env)
     if tree.get("s3") is None:

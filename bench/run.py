@@ -24,7 +24,8 @@ Phases (``--only``):
 Throughout, VmRSS of each server and its children is sampled from /proc every 100 ms. Between
 phases the harness waits until the server is idle (background delivery done) so one phase's
 backlog does not run into the next. The results are printed as a table and docs/benchmarks.md
-is rewritten (text between the NOTES markers in it is kept). Loopback only; every run is
+is rewritten (text between the NOTES markers in it is kept, and so is the section
+bench/lightfile6.py writes between its LIGHTFILE6 markers). Loopback only; every run is
 bounded in time.
 """
 
@@ -65,6 +66,9 @@ UVICORN_FLAGS = [
 ]  # fmt: skip
 NOTES_BEGIN = "<!-- BEGIN NOTES (kept by bench/run.py) -->"
 NOTES_END = "<!-- END NOTES -->"
+# The section bench/lightfile6.py writes; kept as it is (markers included) when this rewrites.
+LF6_BEGIN = "<!-- BEGIN LIGHTFILE6 (bench/lightfile6.py) -->"
+LF6_END = "<!-- END LIGHTFILE6 -->"
 
 TARGET_VS_NOOP = 0.85
 TARGET_VS_FASTAPI = 3.0
@@ -198,7 +202,7 @@ class Redactor:
         text = argv if isinstance(argv, str) else shlex.join(argv)
         for value, name in self.subs:
             text = text.replace(value, name)
-        text = text.replace(str(ROOT) + "/", "").replace(sys.executable, "python")
+        text = text.replace(sys.executable, "python").replace(str(ROOT) + "/", "")
         return text
 
 
@@ -216,6 +220,8 @@ class Server:
     has_bulk: bool
     proc: subprocess.Popen | None = None
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # t, tree kB, main kB
+    proc_samples: list[tuple[float, dict[int, int]]] = field(default_factory=list)  # t, pid → kB
+    interval: float = 0.1  # seconds between samples
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     started_at: float = 0.0
@@ -251,8 +257,10 @@ class Server:
         while not self._stop.is_set() and self.proc and self.proc.poll() is None:
             pids = descendants(self.proc.pid)
             kbs = [vmrss_kb(p) for p in pids]
-            self.samples.append((time.monotonic(), sum(kbs), kbs[0] if kbs else 0))
-            self._stop.wait(0.1)
+            t = time.monotonic()
+            self.samples.append((t, sum(kbs), kbs[0] if kbs else 0))
+            self.proc_samples.append((t, dict(zip(pids, kbs))))
+            self._stop.wait(self.interval)
 
     def max_rss_mb(self, since: float = 0.0, until: float = float("inf")) -> float:
         vals = [kb for t, kb, _ in self.samples if since <= t <= until]
@@ -597,13 +605,16 @@ class Suite:
     def url(self, srv: Server) -> str:
         return f"http://{HOST}:{srv.port}{PATH}"
 
-    def measured_wrk(self, srv: Server, script: str, conns: int, script_args: list[str]) -> dict:
-        """Settle, warm up, then one measured wrk run against srv."""
+    def measured_wrk(self, srv: Server, script: str, conns: int, script_args: list[str],
+                     url: str = "", key: str = "") -> dict:  # fmt: skip
+        """Settle, warm up, then one measured wrk run against srv (at url, default the
+        ingest endpoint); the commands are listed under key (default phase/server)."""
         a = self.args
+        url = url or self.url(srv)
         settle_s = self.settle()
-        warm = wrk_argv(script, self.url(srv), a.warmup, conns, script_args)
+        warm = wrk_argv(script, url, a.warmup, conns, script_args)
         run_wrk(warm, timeout=a.warmup + 60)
-        argv = wrk_argv(script, self.url(srv), a.duration, conns, script_args)
+        argv = wrk_argv(script, url, a.duration, conns, script_args)
         t0 = time.monotonic()
         with CpuWatch(self.up, srv) as cpu:
             res, _ = run_wrk(argv, timeout=a.duration + 60)
@@ -615,8 +626,8 @@ class Suite:
         res["other_cpu_pct"] = cpu.foreign_pct
         res["idle_servers_cpu_pct"] = cpu.bystander_pct
         res["settle_s"] = settle_s
-        self.commands.setdefault(f"{'bulk' if 'ndjson' in script else 'single'}/{srv.name}",
-                                 [warm, argv])  # fmt: skip
+        key = key or f"{'bulk' if 'ndjson' in script else 'single'}/{srv.name}"
+        self.commands.setdefault(key, [warm, argv])
         return res
 
     def rounds(self, servers: list[Server]):
@@ -1069,6 +1080,18 @@ def machine_info() -> dict:
     }
 
 
+def marked_block(text: str, begin: str, end: str) -> str:
+    """The text from begin to end, both markers included; "" if either is missing."""
+    i = text.find(begin)
+    j = text.find(end, i + len(begin)) if i >= 0 else -1
+    return text[i : j + len(end)] if j >= 0 else ""
+
+
+def failure(what: str, error: str) -> str:
+    """A docs line for a failed run: its name and the last line of its error."""
+    return f"{what} failed: `{error.strip().splitlines()[-1][:300]}`"
+
+
 def _ms(us: float | int | None) -> str:
     return "–" if us is None else f"{us / 1000:.2f}"
 
@@ -1085,7 +1108,8 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
     w("")
     w(f"Generated by `python bench/run.py{(' ' + argv_shown) if argv_shown else ''}` on {now} "
       f"(commit {m['commit']}). Rerun it to refresh this page; only the notes section at the "
-      "end is written by hand.")  # fmt: skip
+      "end is written by hand, and the Lightfile6 section by bench/lightfile6.py (kept as it "
+      "is here).")  # fmt: skip
     w("")
     w("To run: `apt-get install wrk` (util-linux provides `taskset`), `pip install -e '.[test]'`, "
       "optionally `pip install py-spy` for `--profile`; then `python bench/run.py` (all phases, "
@@ -1131,14 +1155,12 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
             w("")
             w(f"`{name}` was not measured: {res['skipped']}.")
         if res.get("error"):
-            last = res["error"].strip().splitlines()[-1][:300]
             w("")
-            w(f"`{name}` failed: `{last}`")
+            w(failure(f"`{name}`", res["error"]))
         for phase, pres in res.get("phases", {}).items():
             if isinstance(pres, dict) and pres.get("error"):
-                last = pres["error"].strip().splitlines()[-1][:300]
                 w("")
-                w(f"`{name}` {phase} failed: `{last}`")
+                w(failure(f"`{name}` {phase}", pres["error"]))
     w("")
     w("### Single event per request (wrk, closed loop)")
     w("")
@@ -1300,11 +1322,13 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
         w("")
         w(f"Note: {note}")
     w("")
-    old_notes = ""
-    if DOC.exists():
-        text = DOC.read_text()
-        if NOTES_BEGIN in text and NOTES_END in text:
-            old_notes = text[text.index(NOTES_BEGIN) + len(NOTES_BEGIN) : text.index(NOTES_END)]
+    text = DOC.read_text() if DOC.exists() else ""
+    lf6 = marked_block(text, LF6_BEGIN, LF6_END)
+    if lf6:
+        w(lf6)
+        w("")
+    old_notes = marked_block(text, NOTES_BEGIN, NOTES_END)
+    old_notes = old_notes[len(NOTES_BEGIN) : -len(NOTES_END)] if old_notes else ""
     w("## Notes")
     w("")
     w(NOTES_BEGIN)

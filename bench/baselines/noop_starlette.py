@@ -2,7 +2,9 @@
 
 Every POST reads the whole body (``await request.body()``) and answers 202 with a small JSON
 body shaped like sluiceway's ack. Nothing is parsed, validated or stored. ``GET /health``
-answers 200 so the harness can tell when the server is up.
+answers 200 so the harness can tell when the server is up. Every PUT (bench/lightfile6.py's
+specimen uploads) streams the body and drops it, then answers 204: the ceiling of receiving a
+large body over HTTP. Its route comes last, so POSTs are matched exactly as before.
 
 Run (this is what ``bench/run.py`` does)::
 
@@ -23,6 +25,12 @@ async def ingest(request: Request) -> Response:
     return Response(_ACK, status_code=202, media_type="application/json")
 
 
+async def drain(request: Request) -> Response:
+    async for _ in request.stream():
+        pass
+    return Response(status_code=204)
+
+
 async def health(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
@@ -31,5 +39,6 @@ app = Starlette(
     routes=[
         Route("/health", health, methods=["GET"]),
         Route("/{path:path}", ingest, methods=["POST"]),
+        Route("/{path:path}", drain, methods=["PUT"]),
     ]
 )

@@ -20,6 +20,7 @@
     └── SinkError                   raised by Sink.send; decides retry vs dead letter
         ├── TransientError          retry with backoff (honours retry_after)
         └── PermanentError          never succeeds as is: dead-letter the batch
+            └── RejectedRecords     only some records refused: dead-letter just those
 
 Transient vs permanent is the one decision a sink makes about a failure; the delivery
 helper does the rest.
@@ -118,3 +119,12 @@ class TransientError(SinkError):
 
 class PermanentError(SinkError):
     """Will never succeed as is: 4xx other than 408/429, encoding errors, constraint violations."""
+
+
+class RejectedRecords(PermanentError):
+    """Raised by Sink.send after storing the good records of a batch: the ones at these
+    batch indexes (``{index: reason}``) were refused and are dead-lettered alone."""
+
+    def __init__(self, rejected: dict[int, str]):
+        super().__init__(f"{len(rejected)} record(s) refused; first: {next(iter(rejected.values()), '')}")
+        self.rejected = rejected

@@ -17,11 +17,13 @@ SINKS: dict[str, tuple[str, str, str]] = {
     "object_store": ("sluiceway.sinks.object_store", "ObjectStoreSinkConfig", "ObjectStoreSink"),
     "sql": ("sluiceway.sinks.sql", "SqlSinkConfig", "SqlSink"),
     "attachments": ("sluiceway.sinks.attachments", "AttachmentsSinkConfig", "AttachmentsSink"),
+    "feedback": ("sluiceway.sinks.feedback", "FeedbackSinkConfig", "FeedbackSink"),
 }
 
 SOURCES: dict[str, tuple[str, str, str]] = {
     "lightfile6": ("sluiceway.sources.lightfile6", "Lightfile6SourceConfig", "Lightfile6Receiver"),
     "ingress": ("sluiceway.sources.ingress", "IngressSourceConfig", "IngressReceiver"),
+    "feedback": ("sluiceway.sources.feedback", "FeedbackSourceConfig", "FeedbackHub"),
 }
 TABLES = {"sink": SINKS, "source": SOURCES}
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from sluiceway import registry
 from sluiceway.config.interpolate import apply_env_overrides, interpolate, register_top_keys
-from sluiceway.config.model import DEFAULT_ATTACHMENTS_SINK, DEFAULT_SINKS, TOP_KEYS, Config
+from sluiceway.config.model import DEFAULT_SINKS, TOP_KEYS, Config
 from sluiceway.errors import ConfigError
 
 register_top_keys(TOP_KEYS)
@@ -71,13 +71,14 @@ def validate_tree(tree: dict[str, Any]) -> Config:
     except ValidationError as e:
         raise ConfigError(_format(e, Config, "")) from None
     cfg.sources = _components("source", raw_sources)
-    blobs = [s.name for s in cfg.sources if s.produces_attachments]
+    needed = {t: s.name for s in cfg.sources for t in s.needs_sinks()}
     if raw_sinks is None:
-        raw_sinks = copy.deepcopy(DEFAULT_SINKS) + ([dict(DEFAULT_ATTACHMENTS_SINK)] if blobs else [])
+        raw_sinks = copy.deepcopy(DEFAULT_SINKS) + [{"name": t, "type": t} for t in needed]
     cfg.sinks = _components("sink", raw_sinks)
-    if blobs and not any(s.type == "attachments" for s in cfg.sinks):
-        raise ConfigError(f"sinks: source {blobs[0]!r} stores blobs (attachments); add a sink of type "
-                          "'attachments' to upload them")
+    for t, source in needed.items():
+        if not any(s.type == t for s in cfg.sinks):
+            raise ConfigError(f"sinks: source {source!r} needs a sink of type {t!r}; add one (e.g. "
+                              f"{{name: {t}, type: {t}}})")
     allowed = set(cfg.server.streams)
     for i, src in enumerate(cfg.sources):
         missing = [s for s in src.streams() if allowed and s not in allowed]

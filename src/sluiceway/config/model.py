@@ -83,7 +83,6 @@ DEFAULT_SINKS: list[dict[str, Any]] = [
     {"name": "objects", "type": "object_store"},
     {"name": "sql", "type": "sql"},
 ]
-# Added to the defaults when a source produces attachments (blobs such as specimens).
-DEFAULT_ATTACHMENTS_SINK: dict[str, Any] = {"name": "attachments", "type": "attachments"}
+# Added to the defaults when a source needs a sink of that type (SourceConfigBase.needs_sinks).
 
 TOP_KEYS = set(Config.model_fields)

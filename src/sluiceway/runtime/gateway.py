@@ -44,9 +44,12 @@ class Gateway:
         self.metrics = Metrics()
         self.store = Store.from_url(config.store_url)
         j = config.journal
+        # The delivering process of several also writes when a background source (pulls) runs there.
+        background = any(c.background for c in config.sources)
+        writer_name = f"w{worker_index}" if worker_index is not None else ("pull" if role == "delivery" else None)
         self.journal = EmbeddedJournal(
             config.journal_dir, segment_bytes=j.segment_bytes, max_bytes=j.max_bytes, fsync=j.fsync,
-            writer=role != "delivery", writer_name=f"w{worker_index}" if worker_index is not None else None,
+            writer=role != "delivery" or background, writer_name=writer_name,
             fsync_observer=self.metrics.journal_fsync_seconds.observe,
         )
         self.auth = Authenticator(self.store, ttl=config.server.token_cache_ttl)
@@ -54,9 +57,7 @@ class Gateway:
         self.max_body_bytes = config.server.max_body_bytes
         self.access_log = access_log or AccessLog(config.log.format, enabled=config.log.access)
         self.blobs = BlobSpool(config.data_dir, fsync=j.fsync)
-        # Receivers serve HTTP routes: only processes that serve HTTP build them.
-        self.sources = [registry.implementation("source", c.type)(c.name, c, self)
-                        for c in config.sources] if role != "delivery" else []
+        self.sources = [registry.implementation("source", c.type)(c.name, c, self) for c in config.sources]
         self.deliveries: DeliveryManager | None = None
         self._writer = None
         self._idem_locks: dict[tuple[str, str], asyncio.Lock] = {}
@@ -75,12 +76,15 @@ class Gateway:
         # HTTP workers are started after the delivery process migrated the schema.
         await self.store.open(migrate=self.role != "http")
         await self.journal.open([s.name for s in self.config.sinks])
-        if self.role != "delivery":
+        if self.journal.is_writer:
             self._writer = self.journal.writer()
         if self.role in ("all", "delivery"):
             self.deliveries = DeliveryManager(self.config, self.journal, self.store, self.metrics)
             await self.deliveries.start()
             self._tasks.append(asyncio.create_task(self._purge_idempotency(), name="idempotency-purge"))
+            for source in self.sources:
+                if source.config.background:
+                    await source.start()
         if self.role != "delivery":
             self._tasks.append(asyncio.create_task(self.access_log.run(), name="access-log"))
         if self.metrics_dir is not None:
@@ -95,6 +99,11 @@ class Gateway:
             return True
         self._closed = True
         ok = True
+        if self.role in ("all", "delivery"):
+            for source in self.sources:
+                if source.config.background:
+                    with contextlib.suppress(Exception):
+                        await source.aclose()
         if self.deliveries is not None:
             if drain:
                 ok = await self.deliveries.drain(self.config.server.shutdown_timeout)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from sluiceway.config.types import SinkConfigBase
-from sluiceway.errors import PermanentError, TransientError
+from sluiceway.errors import PermanentError, RejectedRecords, TransientError
 from sluiceway.journal.base import Cursor, Entry, Partition
 from sluiceway.sinks.base import Batch, Sink
 from sluiceway.telemetry.logging import get_logger
@@ -76,6 +76,7 @@ class Delivery:
         # keeps keys of several gateways sharing a bucket apart.
         self.batch_prefix = batch_prefix
         self.acked = 0
+        self._rejected: dict[int, str] = {}  # set by _send when the sink refused some records
         self._draining = False
         self._stopped = asyncio.Event()
 
@@ -168,6 +169,7 @@ class Delivery:
         await self.partition.save_cursor(self.consumer, Cursor(acked=self.acked, pending=(first, last)))
         raw: list[bytes] = []
         docs: list[dict] = []
+        offsets: list[int] = []
         undecodable: list[tuple[str, int, str | None, bytes]] = []
         streams = self.streams
         for e in entries:
@@ -179,6 +181,7 @@ class Delivery:
             if not streams or doc["stream"] in streams:
                 raw.append(e.data)
                 docs.append(doc)
+                offsets.append(e.offset)
         if undecodable:
             await self._dead_letter(undecodable, "journal entry could not be decoded as a Record")
         if docs:
@@ -188,6 +191,9 @@ class Delivery:
                 return  # stopping mid-retry: the pending range is re-sent on next start
             if not ok:
                 await self._dead_letter([(self.partition.name, first, d["id"], r) for d, r in zip(docs, raw)], error)
+            rejected, self._rejected = self._rejected, {}
+            for i, why in rejected.items():
+                await self._dead_letter([(self.partition.name, offsets[i], docs[i]["id"], raw[i])], why)
         await self._ack(last)
 
     async def _send(self, batch: Batch, give_up_on_stop: bool) -> tuple[bool | None, str]:
@@ -200,6 +206,11 @@ class Delivery:
                 if self.metrics:
                     self.metrics.batches_sent.labels(self.consumer).inc()
                     self.metrics.records_sent.labels(self.consumer).inc(len(batch))
+                return True, ""
+            except RejectedRecords as e:
+                log.error("sink refused some records; dead-lettering them", sink=self.consumer, batch=batch.key,
+                          refused=len(e.rejected), records=len(batch), error=str(e))
+                self._rejected = e.rejected
                 return True, ""
             except PermanentError as e:
                 log.error("permanent sink failure; dead-lettering batch", sink=self.consumer,
@@ -259,6 +270,10 @@ class Delivery:
         digest = hashlib.sha1(",".join(map(str, good)).encode()).hexdigest()[:12]
         batch = Batch(f"{self.batch_prefix}dl{digest}", min(good), max(good), raw=raw, docs=docs)
         ok, error = await self._send(batch, give_up_on_stop=True)
+        rejected, self._rejected = self._rejected, {}
+        if ok and rejected:
+            await self.store.fail_retry([good[i] for i in rejected], next(iter(rejected.values())))
+            good = [g for i, g in enumerate(good) if i not in rejected]
         if ok:
             await self.store.resolve_dead_letters(good)
             log.info("dead letters delivered", sink=self.consumer, count=len(good))

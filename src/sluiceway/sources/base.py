@@ -9,7 +9,7 @@ Its endpoints answer every error themselves and append to the journal through th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
 
 from sluiceway.config.types import StrictModel
 
@@ -30,10 +30,13 @@ class SourceConfigBase(StrictModel):
         """Streams this source writes (for validation of ``server.streams``)."""
         return []
 
-    @property
-    def produces_attachments(self) -> bool:
-        """True if records of this source carry blobs that an ``attachments`` sink uploads."""
-        return False
+    def needs_sinks(self) -> list[str]:
+        """Sink types without which this source's data would go nowhere (e.g. ``attachments``
+        for blobs). The defaults gain one of each; an explicit ``sinks`` list must have them."""
+        return []
+
+    # Runs a task in the delivering process (Source.start/aclose), not only routes.
+    background: ClassVar[bool] = False
 
 
 class Source:
@@ -50,3 +53,9 @@ class Source:
     def openapi_paths(self) -> dict[str, Any]:
         """OpenAPI path items documenting ``routes()``."""
         return {}
+
+    async def start(self) -> None:
+        """Background work, in the process that delivers (only if the config's ``background``)."""
+
+    async def aclose(self) -> None:
+        """Stop background work. Safe to call twice."""

@@ -12,7 +12,8 @@ SQLite by default, PostgreSQL in production; one schema (Alembic migrations ship
     await store.aclose()
 
 Modules: ``db`` (engine, pragmas, migrations, health), ``records``, ``tokens``,
-``deadletters``, ``idempotency``, ``uploads``, ``schema`` (tables), ``migrate`` (Alembic), ``urls``.
+``deadletters``, ``idempotency``, ``uploads``, ``tenants`` (tenants and feedback sources),
+``feedback``, ``schema`` (tables), ``migrate`` (Alembic), ``urls``.
 """
 
 from __future__ import annotations
@@ -21,15 +22,18 @@ import asyncio
 
 from sluiceway.store.db import StoreBase, StoreClosed, StoreError
 from sluiceway.store.deadletters import DeadLettersMixin
+from sluiceway.store.feedback import FeedbackMixin
 from sluiceway.store.idempotency import IdempotencyMixin
 from sluiceway.store.records import RecordsMixin
 from sluiceway.store.tokens import TokenInfo, TokensMixin
+from sluiceway.store.tenants import TenantsMixin
 from sluiceway.store.uploads import UploadsMixin
 
 __all__ = ["Store", "StoreClosed", "StoreError", "TokenInfo", "open_store", "upgrade", "current_revision"]
 
 
-class Store(RecordsMixin, TokensMixin, DeadLettersMixin, IdempotencyMixin, UploadsMixin, StoreBase):
+class Store(RecordsMixin, TokensMixin, DeadLettersMixin, IdempotencyMixin, UploadsMixin, TenantsMixin,
+            FeedbackMixin, StoreBase):
     """One class for SQLite and PostgreSQL. ``Store.from_url(url)`` then ``await open()``."""
 
 

@@ -126,4 +126,52 @@ uploads = sa.Table(
     sa.Index("ix_uploads_tenant_received_at", "tenant", "received_at"),
 )
 
-ALL_TABLES = (records, tokens, dead_letters, idempotency, uploads)
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+feedback_sources = sa.Table(
+    "feedback_sources",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),  # playstore | x | discourse | intercom | webhook
+    sa.Column("settings", JSONDoc, nullable=False),  # non-secret settings (package name, query, base URL, …)
+    sa.Column("secrets", sa.Text, nullable=True),  # encrypted JSON (secrets.SecretBox)
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("interval_seconds", sa.Float, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),  # config (bootstrapped from the file) | api
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("cursor", JSONDoc, nullable=False),  # the connector's high-water mark
+    sa.Column("last_run_at", UTCDateTime, nullable=True),
+    sa.Column("last_status", sa.Text, nullable=True),
+    sa.UniqueConstraint("tenant", "name", name="uq_feedback_sources_tenant_name"),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", RecordId, primary_key=True),  # uuid5 of the four identity parts
+    sa.Column("tenant_id", sa.String(64), nullable=False),
+    sa.Column("source_type", sa.String(32), nullable=False),
+    sa.Column("source_instance", sa.Text, nullable=False, server_default=""),
+    sa.Column("external_id", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=True),
+    sa.Column("body", sa.Text, nullable=True),
+    sa.Column("rating", sa.Integer, nullable=True),
+    sa.Column("language", sa.String(32), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=True),
+    sa.Column("fetched_at", UTCDateTime, nullable=False),
+    sa.Column("metadata", JSONDoc, nullable=False),
+    sa.UniqueConstraint("tenant_id", "source_type", "source_instance", "external_id", name="uq_feedback_identity"),
+    sa.Index("ix_feedback_tenant_created", "tenant_id", "created_at", "id"),
+)
+
+ALL_TABLES = (records, tokens, dead_letters, idempotency, uploads, tenants, feedback_sources, feedback)

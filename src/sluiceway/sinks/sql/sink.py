@@ -75,10 +75,15 @@ class SqlSink(Sink):
             return
         try:
             async with asyncio.timeout(self.config.timeout):
-                store = await self._store()
-                await store.insert_docs(batch.docs)
+                await self.write(await self._store(), batch)
+        except SinkError:
+            raise  # already classified by write()
         except Exception as e:  # noqa: BLE001 - every failure is classified
             raise classify(e) from e
+
+    async def write(self, store: "Store", batch: Batch) -> None:
+        """Store one batch (subclasses write other tables the same way)."""
+        await store.insert_docs(batch.docs)
 
     async def healthcheck(self) -> None:
         try:

@@ -90,6 +90,5 @@ class IngressSourceConfig(SourceConfigBase):
     def streams(self) -> list[str]:
         return [self.upload_stream, *self.valid_upload_types]
 
-    @property
-    def produces_attachments(self) -> bool:
-        return True
+    def needs_sinks(self) -> list[str]:
+        return ["attachments"]

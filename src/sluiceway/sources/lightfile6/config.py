@@ -44,6 +44,5 @@ class Lightfile6SourceConfig(SourceConfigBase):
     def streams(self) -> list[str]:
         return [self.usage_stream, self.error_stream, self.specimen_stream]
 
-    @property
-    def produces_attachments(self) -> bool:
-        return True
+    def needs_sinks(self) -> list[str]:
+        return ["attachments"]

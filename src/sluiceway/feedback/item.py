@@ -1,0 +1,75 @@
+"""One piece of user feedback, normalised across platforms, and its journal record.
+
+Identity is ``(tenant, source_type, source_instance, external_id)``; ``source_instance`` is
+never null (``""`` when a platform has one instance). The row id is a UUIDv5 of all four
+parts, so the same external id under two tenants or two instances never collides.
+
+Records go to stream ``feedback`` with the item as payload; the ``feedback`` sink upserts
+them, the object store keeps them like any stream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from sluiceway.http.ingest import encode_events
+from sluiceway.record import UTC
+
+STREAM = "feedback"
+_NS = uuid.UUID("6f1d3c1e-8a51-4f0c-9c5e-2b7d1e0a9f11")  # sluiceway feedback namespace
+SOURCE_TYPES = ("playstore", "x", "discourse", "intercom", "webhook")
+
+
+def feedback_id(tenant: str, source_type: str, source_instance: str, external_id: str) -> str:
+    return str(uuid.uuid5(_NS, "\x1f".join((tenant, source_type, source_instance, external_id))))
+
+
+def iso(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    if t.tzinfo is None:
+        raise ValueError(f"naive datetime {t!r}: feedback times must be tz-aware")
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def from_epoch(seconds: float | int | str | None) -> datetime | None:
+    if seconds in (None, ""):
+        return None
+    return datetime.fromtimestamp(float(seconds), UTC)
+
+
+@dataclass
+class FeedbackItem:
+    source_type: str
+    source_instance: str
+    external_id: str
+    body: str | None
+    created_at: datetime
+    updated_at: datetime | None = None
+    author: str | None = None
+    rating: int | None = None
+    language: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self, tenant: str) -> dict[str, Any]:
+        d = asdict(self)
+        d["created_at"] = iso(self.created_at)
+        d["updated_at"] = iso(self.updated_at)
+        d["id"] = feedback_id(tenant, self.source_type, self.source_instance, self.external_id)
+        return d
+
+
+def encode_items(items: list[FeedbackItem], *, tenant: str, source: str, received_at: str,
+                 idempotency_key: str | None = None) -> list[bytes]:
+    """Items → encoded records (stream ``feedback``), ``event_time`` = the item's update/creation time."""
+    events = []
+    for it in items:
+        p = it.payload(tenant)
+        events.append(({"event_time": p["updated_at"] or p["created_at"]}, orjson.dumps(p)))
+    return encode_events(events, tenant=tenant, stream=STREAM, source=source, received_at=received_at,
+                         idempotency_key=idempotency_key)

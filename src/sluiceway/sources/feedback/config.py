@@ -1,0 +1,67 @@
+"""Configuration of the ``feedback`` source: webhooks, scheduled pulls, declared tenants."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import field_validator
+
+from sluiceway.config.types import ByteSize, Duration, StrictModel
+from sluiceway.record import valid_name
+from sluiceway.sources.base import SourceConfigBase
+
+
+class DeclaredSource(StrictModel):
+    """A source declared in the file: created or refreshed in the store at every start."""
+
+    name: str
+    type: str
+    enabled: bool = True
+    interval: Duration = 600.0
+    settings: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}  # values usually ${VARS}; stored encrypted, never shown
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not valid_name(v):
+            raise ValueError(f"{v!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
+        return v
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, v: float) -> float:
+        if v < 10:
+            raise ValueError("must be at least 10s")
+        return v
+
+
+class DeclaredTenant(StrictModel):
+    id: str
+    name: str | None = None
+    sources: list[DeclaredSource] = []
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not valid_name(v):
+            raise ValueError(f"tenant id {v!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
+        return v
+
+
+class FeedbackSourceConfig(SourceConfigBase):
+    type: Literal["feedback"] = "feedback"
+    background: ClassVar[bool] = True
+    scheduler: bool = True  # run scheduled pulls in this gateway (several gateways: one run each, locked)
+    refresh_interval: Duration = 5.0  # how soon source changes in the store take effect
+    http_timeout: Duration = 30.0  # per platform request
+    max_attempts: int = 6  # per request, for timeouts, 5xx and 429s
+    max_wait: Duration = 900.0  # longest rate-limit wait inside a run; longer → the run fails, retried later
+    webhook_max_bytes: ByteSize = 1024 * 1024
+    tenants: list[DeclaredTenant] = []
+
+    def streams(self) -> list[str]:
+        return ["feedback"]
+
+    def needs_sinks(self) -> list[str]:
+        return ["feedback"]

@@ -1,0 +1,108 @@
+"""The feedback source in-process: declared tenants/sources, the generic signed webhook, upserts."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import orjson
+import pytest
+
+from sluiceway.secrets import ENV, generate_key
+from tests.helpers import eventually, make_config, running_gateway
+
+SECRET = "whsec-test"
+
+
+def config(tmp_path, sources=None):
+    return make_config(tmp_path / "data", sources=[{
+        "type": "feedback", "scheduler": False,
+        "tenants": [{"id": "acme", "name": "Acme", "sources": sources if sources is not None else [
+            {"name": "hooks", "type": "webhook", "settings": {"header": "X-Signature", "prefix": "sha256="},
+             "secrets": {"secret": SECRET}}]}],
+    }])
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def secret_key(monkeypatch):
+    monkeypatch.setenv(ENV, generate_key())
+
+
+async def feedback_rows(gw, tenant="acme"):
+    return await gw.store.query_feedback(tenant, limit=100)
+
+
+async def test_declared_sources_are_stored_with_encrypted_secrets(tmp_path):
+    async with running_gateway(config(tmp_path)) as (gw, c):
+        (row,) = await gw.store.list_sources("acme")
+        assert row.origin == "config" and row.enabled and row.type == "webhook"
+        assert row.secrets and SECRET not in row.secrets
+        assert [t["id"] for t in await gw.store.list_tenants()] == ["acme"]
+        assert [s.type for s in gw.config.sinks][-1] == "feedback"  # added to the defaults
+
+
+async def test_generic_webhook_signed_items_upserted(tmp_path):
+    async with running_gateway(config(tmp_path)) as (gw, c):
+        body = orjson.dumps([{"id": "a1", "text": "love it", "rating": 5, "created_at": "2025-05-10T08:15:00Z",
+                              "plan": "pro"},
+                             {"external_id": 7, "body": "meh", "created_at": 1715328000}])
+        r = await c.post("/webhook/hooks/acme", content=body, headers={"X-Signature": sign(body)})
+        assert r.status_code == 200 and r.json() == {"status": "ok", "accepted": 2}
+        rows = await eventually(lambda: _n(gw, 2))
+        by = {x["external_id"]: x for x in rows}
+        assert by["a1"]["rating"] == 5 and by["a1"]["metadata"] == {"plan": "pro"}
+        assert by["7"]["created_at"] == "2024-05-10T08:00:00Z"
+        # replay and an edit
+        assert (await c.post("/webhook/hooks/acme", content=body, headers={"X-Signature": sign(body)})).status_code == 200
+        edit = orjson.dumps({"id": "a1", "text": "love it even more", "rating": 5,
+                             "created_at": "2025-05-10T08:15:00Z", "updated_at": "2025-05-11T00:00:00Z"})
+        assert (await c.post("/webhook/hooks/acme", content=edit, headers={"X-Signature": sign(edit)})).status_code == 200
+
+        async def edited():
+            rows = {x["external_id"]: x for x in await feedback_rows(gw)}
+            return rows["a1"]["body"] == "love it even more" and rows
+
+        rows = await eventually(edited)
+        assert len(rows) == 2 and rows["a1"]["id"] == by["a1"]["id"]
+
+
+async def _n(gw, n):
+    rows = await feedback_rows(gw)
+    return len(rows) >= n and rows
+
+
+@pytest.mark.parametrize("path,headers,body,status", [
+    ("/webhook/hooks/acme", {}, b'{"id":"x"}', 401),
+    ("/webhook/hooks/acme", {"X-Signature": "sha256=00"}, b'{"id":"x"}', 401),
+    ("/webhook/hooks/acme", {"X-Signature": sign(b'{"id":"x"}', "other")}, b'{"id":"x"}', 401),
+    ("/webhook/hooks/nobody", {"X-Signature": sign(b'{"id":"x"}')}, b'{"id":"x"}', 404),
+    ("/webhook/nohook/acme", {"X-Signature": sign(b'{"id":"x"}')}, b'{"id":"x"}', 404),
+    ("/webhook/hooks/acme", {"X-Signature": sign(b'{"id":')}, b'{"id":', 400),
+    ("/webhook/hooks/acme", {"X-Signature": sign(b'{"text":"no id"}')}, b'{"text":"no id"}', 400),
+    ("/webhook/hooks/acme", {"X-Signature": sign(b'{"id":1,"rating":"5"}')}, b'{"id":1,"rating":"5"}', 400),
+])
+async def test_generic_webhook_refusals(tmp_path, path, headers, body, status):
+    async with running_gateway(config(tmp_path)) as (gw, c):
+        r = await c.post(path, content=body, headers=headers)
+        assert r.status_code == status, r.text
+        assert r.json()["error"]
+
+
+async def test_source_with_unset_credentials_starts_disabled(tmp_path):
+    srcs = [{"name": "hooks", "type": "webhook", "secrets": {"secret": ""}}]
+    async with running_gateway(config(tmp_path, srcs)) as (gw, c):
+        (row,) = await gw.store.list_sources("acme")
+        assert not row.enabled and row.secrets is None
+        body = b'{"id":"x"}'
+        assert (await c.post("/webhook/hooks/acme", content=body, headers={"X-Signature": sign(body)})).status_code == 404
+
+
+async def test_without_a_secret_key_sources_with_credentials_start_disabled(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV)
+    async with running_gateway(config(tmp_path)) as (gw, c):
+        (row,) = await gw.store.list_sources("acme")
+        assert not row.enabled and row.secrets is None

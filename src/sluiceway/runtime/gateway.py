@@ -21,26 +21,34 @@ from sluiceway.http.auth import Authenticator
 from sluiceway.http.responses import send_json
 from sluiceway.journal import EmbeddedJournal
 from sluiceway.record import utcnow
-from sluiceway.runtime.deliveries import DeliveryManager
-from sluiceway.store import Store
 from sluiceway.telemetry.logging import AccessLog, get_logger
 from sluiceway.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     from sluiceway.config import Config
+    from sluiceway.runtime.deliveries import DeliveryManager
+    from sluiceway.store import Store
+    from sluiceway.store.lite import LiteStore
 
 log = get_logger("sluiceway.gateway")
 Role = Literal["all", "http", "delivery"]
 
 
 class Gateway:
+    """``store``: by default a full ``Store`` on ``config.store_url``; HTTP workers pass a
+    ``LiteStore`` (store/lite.py), which keeps SQLAlchemy out of their memory."""
+
     def __init__(self, config: "Config", role: Role = "all", worker_index: int | None = None,
-                 access_log: AccessLog | None = None):
+                 access_log: AccessLog | None = None, store: "Store | LiteStore | None" = None):
         self.config = config
         self.role = role
         self.worker_index = worker_index
         self.metrics = Metrics()
-        self.store = Store.from_url(config.store_url)
+        if store is None:
+            from sluiceway.store import Store
+
+            store = Store.from_url(config.store_url)
+        self.store = store
         j = config.journal
         self.journal = EmbeddedJournal(
             config.journal_dir, segment_bytes=j.segment_bytes, max_bytes=j.max_bytes, fsync=j.fsync,
@@ -70,6 +78,8 @@ class Gateway:
         if self.role != "delivery":
             self._writer = self.journal.writer()
         if self.role in ("all", "delivery"):
+            from sluiceway.runtime.deliveries import DeliveryManager
+
             self.deliveries = DeliveryManager(self.config, self.journal, self.store, self.metrics)
             await self.deliveries.start()
             self._tasks.append(asyncio.create_task(self._purge_idempotency(), name="idempotency-purge"))

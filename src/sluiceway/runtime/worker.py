@@ -4,8 +4,9 @@ The supervisor (runtime/server.py) starts each worker as a plain child process r
 through multiprocessing: its spawn method would also start multiprocessing's resource
 tracker (one more process, ≈12 MB) and re-import the ``sluice`` command (typer, rich) in
 every worker. The listening socket is inherited as file descriptor ``FD``; the worker's
-index and configuration arrive pickled on stdin (see ``spawn``). Sinks are reduced to their
-names (the journal's consumers): a worker only appends, so it never loads a sink's client.
+index, configuration and store arrive pickled on stdin (see ``spawn``). Sinks are reduced to
+their names (the journal's consumers): a worker only appends, so it never loads a sink's
+client. Its store is a ``LiteStore`` (store/lite.py): no SQLAlchemy in the worker.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sluiceway.config import Config
+    from sluiceway.store.lite import LiteStore
 
 _SRC = str(Path(__file__).resolve().parents[2])  # the directory holding the sluiceway package
 
@@ -28,9 +30,10 @@ _SRC = str(Path(__file__).resolve().parents[2])  # the directory holding the slu
 def spawn(config: "Config", index: int, sock: socket.socket) -> subprocess.Popen[bytes]:
     """Start worker ``index`` on ``sock`` (which must be inheritable)."""
     from sluiceway.config.types import SinkConfigBase
+    from sluiceway.store.lite import LiteStore
 
     sinks = [SinkConfigBase(name=s.name, type=s.type) for s in config.sinks]
-    payload = pickle.dumps((config.model_copy(update={"sinks": sinks}), index))
+    payload = pickle.dumps((config.model_copy(update={"sinks": sinks}), index, LiteStore.from_url(config.store_url)))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, env.get("PYTHONPATH")) if p)
     proc = subprocess.Popen([sys.executable, "-m", "sluiceway.runtime.worker", str(sock.fileno())],
@@ -44,15 +47,15 @@ def spawn(config: "Config", index: int, sock: socket.socket) -> subprocess.Popen
 
 
 def main() -> None:
-    config, index = pickle.load(sys.stdin.buffer)
+    config, index, store = pickle.load(sys.stdin.buffer)
     sock = socket.socket(fileno=int(sys.argv[1]))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    run(config, index, sock)
+    run(config, index, sock, store)
 
 
-def run(config: "Config", index: int, sock: socket.socket) -> None:
+def run(config: "Config", index: int, sock: socket.socket, store: "LiteStore") -> None:
     import uvicorn
 
     from sluiceway.http.app import create_app
@@ -71,7 +74,7 @@ def run(config: "Config", index: int, sock: socket.socket) -> None:
 
     configure_logging(config.log.level, config.log.format)
     _restore_priority()
-    gateway = Gateway(config, role="http", worker_index=index)
+    gateway = Gateway(config, role="http", worker_index=index, store=store)
     server = Server(uvicorn.Config(
         create_app(gateway), loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools",
         lifespan="on", access_log=False, log_level="warning", server_header=False,

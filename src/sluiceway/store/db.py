@@ -19,28 +19,12 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from sluiceway.errors import SluicewayError
 from sluiceway.store import migrate
+from sluiceway.store.lite import SQLITE_PRAGMAS, StoreClosed, StoreError
 from sluiceway.store.urls import DatabaseURL, parse_url
-
-SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=5000",
-    "PRAGMA foreign_keys=ON",
-)
-
 
 def json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-class StoreError(SluicewayError):
-    """The store cannot be opened or migrated. The cause is chained (``__cause__``)."""
-
-
-class StoreClosed(StoreError):
-    """The store was used before ``open()`` or after ``aclose()``."""
 
 
 def describe_error(e: BaseException, max_len: int = 500) -> str:

@@ -72,8 +72,8 @@ class Gateway:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if self.role in ("all", "delivery"):
             self.acquire_lock()
-        # HTTP workers are started after the delivery process migrated the schema.
-        await self.store.open(migrate=self.role != "http")
+        # In `sluice serve` the supervisor migrates (in a child process) before any role opens.
+        await self.store.open(migrate=self.role == "all")
         await self.journal.open([s.name for s in self.config.sinks])
         if self.role != "delivery":
             self._writer = self.journal.writer()

@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 from sluiceway.runtime import worker
@@ -110,11 +111,16 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
 
 
 async def migrate(config: "Config") -> None:
-    from sluiceway.store import Store
+    """Migrate the store to head in a child process: Alembic (≈9 MB) never loads here."""
+    from sluiceway.store import StoreError
 
-    store = Store.from_url(config.store_url)
-    await store.open(migrate=True)
-    await store.aclose()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sluiceway.store.migrate", stdin=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=worker.child_env())  # the URL on stdin: it may hold a password
+    _, err = await proc.communicate(config.store_url.encode())
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise StoreError(lines[-1] if lines else f"store migration failed (exit code {proc.returncode})")
 
 
 def _lower_priority(nice: int) -> None:

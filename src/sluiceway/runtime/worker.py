@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 _SRC = str(Path(__file__).resolve().parents[2])  # the directory holding the sluiceway package
 
 
+def child_env() -> dict[str, str]:
+    """The environment for ``python -m sluiceway…`` children: ours, finding this package."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, env.get("PYTHONPATH")) if p)
+    return env
+
+
 def spawn(config: "Config", index: int, sock: socket.socket) -> subprocess.Popen[bytes]:
     """Start worker ``index`` on ``sock`` (which must be inheritable)."""
     from sluiceway.config.types import SinkConfigBase
@@ -34,10 +41,8 @@ def spawn(config: "Config", index: int, sock: socket.socket) -> subprocess.Popen
 
     sinks = [SinkConfigBase(name=s.name, type=s.type) for s in config.sinks]
     payload = pickle.dumps((config.model_copy(update={"sinks": sinks}), index, LiteStore.from_url(config.store_url)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, env.get("PYTHONPATH")) if p)
     proc = subprocess.Popen([sys.executable, "-m", "sluiceway.runtime.worker", str(sock.fileno())],
-                            stdin=subprocess.PIPE, pass_fds=(sock.fileno(),), env=env)
+                            stdin=subprocess.PIPE, pass_fds=(sock.fileno(),), env=child_env())
     assert proc.stdin is not None
     with contextlib.suppress(BrokenPipeError):  # a worker that died at once is restarted
         proc.stdin.write(payload)

@@ -19,7 +19,6 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from sluiceway.store import migrate
 from sluiceway.store.lite import SQLITE_PRAGMAS, StoreClosed, StoreError
 from sluiceway.store.urls import DatabaseURL, parse_url
 
@@ -96,7 +95,7 @@ class StoreBase:
                 engine = self._create_engine()
                 try:
                     if migrate:
-                        await _migrate_module.upgrade_engine(engine)
+                        await _migrations().upgrade_engine(engine)
                     else:
                         async with engine.connect() as conn:
                             await conn.execute(text("SELECT 1"))
@@ -132,17 +131,22 @@ class StoreBase:
 
     async def upgrade(self, revision: str = "head") -> str | None:
         """Run migrations to ``revision``; returns the revision now current."""
-        return await _migrate_module.upgrade_engine(self.engine, revision)
+        return await _migrations().upgrade_engine(self.engine, revision)
 
     async def current_revision(self) -> str | None:
-        return await _migrate_module.current_revision(self.engine)
+        return await _migrations().current_revision(self.engine)
 
     @staticmethod
     def head_revision() -> str | None:
-        return _migrate_module.head_revision()
+        return _migrations().head_revision()
 
 
-_migrate_module = migrate  # `open(migrate=...)` shadows the module name inside open()
+def _migrations() -> Any:
+    """The ``migrate`` module, imported on first use: Alembic is ≈9 MB that a process which
+    never migrates (``sluice serve``'s delivery process: see runtime/server.py) does without."""
+    from sluiceway.store import migrate
+
+    return migrate
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import site
 import socket
 import subprocess
 import sys
@@ -28,9 +29,11 @@ _SRC = str(Path(__file__).resolve().parents[2])  # the directory holding the slu
 
 
 def child_env() -> dict[str, str]:
-    """The environment for ``python -m sluiceway…`` children: ours, finding this package."""
+    """The environment for ``python -m sluiceway…`` children: ours, plus this package's source
+    tree on PYTHONPATH unless it is installed in site-packages (which children find anyway)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, env.get("PYTHONPATH")) if p)
+    if _SRC not in (*site.getsitepackages(), site.getusersitepackages()):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, env.get("PYTHONPATH")) if p)
     return env
 
 

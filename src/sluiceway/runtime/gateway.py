@@ -23,26 +23,34 @@ from sluiceway.http.auth import Authenticator
 from sluiceway.http.responses import send_json
 from sluiceway.journal import EmbeddedJournal
 from sluiceway.record import utcnow
-from sluiceway.runtime.deliveries import DeliveryManager
-from sluiceway.store import Store
 from sluiceway.telemetry.logging import AccessLog, get_logger
 from sluiceway.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     from sluiceway.config import Config
+    from sluiceway.runtime.deliveries import DeliveryManager
+    from sluiceway.store import Store
+    from sluiceway.store.lite import LiteStore
 
 log = get_logger("sluiceway.gateway")
 Role = Literal["all", "http", "delivery"]
 
 
 class Gateway:
+    """``store``: by default a full ``Store`` on ``config.store_url``; HTTP workers pass a
+    ``LiteStore`` (store/lite.py), which keeps SQLAlchemy out of their memory."""
+
     def __init__(self, config: "Config", role: Role = "all", worker_index: int | None = None,
-                 access_log: AccessLog | None = None):
+                 access_log: AccessLog | None = None, store: "Store | LiteStore | None" = None):
         self.config = config
         self.role = role
         self.worker_index = worker_index
         self.metrics = Metrics()
-        self.store = Store.from_url(config.store_url)
+        if store is None:
+            from sluiceway.store import Store
+
+            store = Store.from_url(config.store_url)
+        self.store = store
         j = config.journal
         # The delivering process of several also writes when a background source (pulls) runs there.
         background = any(c.background for c in config.sources)
@@ -73,12 +81,14 @@ class Gateway:
             self.acquire_lock()
         if self.role == "all":
             self.blobs.purge_partials()  # sluice serve does this before starting its workers
-        # HTTP workers are started after the delivery process migrated the schema.
-        await self.store.open(migrate=self.role != "http")
+        # In `sluice serve` the supervisor migrates (in a child process) before any role opens.
+        await self.store.open(migrate=self.role == "all")
         await self.journal.open([s.name for s in self.config.sinks])
         if self.journal.is_writer:
             self._writer = self.journal.writer()
         if self.role in ("all", "delivery"):
+            from sluiceway.runtime.deliveries import DeliveryManager
+
             self.deliveries = DeliveryManager(self.config, self.journal, self.store, self.metrics)
             await self.deliveries.start()
             self._tasks.append(asyncio.create_task(self._purge_idempotency(), name="idempotency-purge"))

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-import uvicorn
-
-from sluiceway.http.app import create_app
+from sluiceway.runtime import worker
 from sluiceway.runtime.gateway import Gateway
 from sluiceway.telemetry.logging import configure_logging, get_logger
 
@@ -33,38 +31,10 @@ if TYPE_CHECKING:
 log = get_logger("sluiceway.server")
 
 
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, which would make the
-    process die by the signal; a clean, complete shutdown exits 0 instead."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):
-        with super().capture_signals():
-            yield
-            self._captured_signals.clear()
-
-
-def _uvicorn_config(app, config: "Config", **kw) -> uvicorn.Config:
-    return uvicorn.Config(
-        app, loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools", lifespan="on",
-        access_log=False, log_level="warning", server_header=False,
-        timeout_graceful_shutdown=max(1, int(config.server.shutdown_timeout)), **kw,
-    )
-
-
 def serve(config: "Config") -> int:
     """Run the gateway until SIGTERM/SIGINT. Returns the process exit code."""
     configure_logging(config.log.level, config.log.format)
     return _serve_multi(config)
-
-
-def _worker_main(config: "Config", index: int, sock: socket.socket) -> None:
-    configure_logging(config.log.level, config.log.format)
-    _restore_priority()
-    gateway = Gateway(config, role="http", worker_index=index)
-    server = _Server(_uvicorn_config(create_app(gateway), config))
-    server.run(sockets=[sock])
-    sys.exit(0 if server.started else 1)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -95,7 +65,6 @@ def _serve_multi(config: "Config") -> int:
 
 
 async def _supervise(config: "Config", sock: socket.socket) -> int:
-    ctx = multiprocessing.get_context("spawn")
     gateway = Gateway(config, role="delivery")
     gateway.acquire_lock()
     gateway.blobs.purge_partials()  # uploads a crash interrupted; no worker is running yet
@@ -105,12 +74,7 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    def start(i: int):
-        p = ctx.Process(target=_worker_main, args=(config, i, sock), name=f"sluice-worker-{i}", daemon=False)
-        p.start()
-        return p
-
-    procs = [start(i) for i in range(config.server.workers)]
+    procs = [worker.spawn(config, i, sock) for i in range(config.server.workers)]
     # Lower the priority before the delivery side starts any thread (threads inherit it).
     _lower_priority(config.server.delivery_nice)
     failures = 0
@@ -122,26 +86,27 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
             except asyncio.TimeoutError:
                 pass
             for i, p in enumerate(procs):
-                if not p.is_alive() and not stop.is_set():
+                if p.poll() is not None and not stop.is_set():
                     failures += 1
-                    log.error("worker exited; restarting", worker=i, exitcode=p.exitcode)
+                    log.error("worker exited; restarting", worker=i, exitcode=p.returncode)
                     if failures > 10 * config.server.workers:
                         log.error("workers keep failing; stopping")
                         stop.set()
                         break
                     await asyncio.sleep(min(5.0, 0.2 * failures))
-                    procs[i] = start(i)
+                    procs[i] = worker.spawn(config, i, sock)
     finally:
         for p in procs:
-            if p.is_alive():
-                os.kill(p.pid, signal.SIGTERM)
+            if p.poll() is None:
+                p.terminate()
         deadline = loop.time() + config.server.shutdown_timeout + 5
         for p in procs:
-            while p.is_alive() and loop.time() < deadline:
+            while p.poll() is None and loop.time() < deadline:
                 await asyncio.sleep(0.05)
-            if p.is_alive():
+            if p.poll() is None:
                 p.kill()
-            p.join(1)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(1)
         flushed = await gateway.aclose(drain=True)
     if not flushed:
         log.error("exiting with records not yet delivered; they stay in the journal and are sent on the next start")
@@ -150,11 +115,16 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
 
 
 async def migrate(config: "Config") -> None:
-    from sluiceway.store import Store
+    """Migrate the store to head in a child process: Alembic (≈9 MB) never loads here."""
+    from sluiceway.store import StoreError
 
-    store = Store.from_url(config.store_url)
-    await store.open(migrate=True)
-    await store.aclose()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "sluiceway.store.migrate", stdin=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=worker.child_env())  # the URL on stdin: it may hold a password
+    _, err = await proc.communicate(config.store_url.encode())
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines()
+        raise StoreError(lines[-1] if lines else f"store migration failed (exit code {proc.returncode})")
 
 
 def _lower_priority(nice: int) -> None:
@@ -168,15 +138,3 @@ def _lower_priority(nice: int) -> None:
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except OSError as e:
         log.warning("cannot lower the delivery process's priority", error=str(e))
-
-
-def _restore_priority() -> None:
-    """A worker restarted by the delivery process inherits its priority: undo that where
-    allowed (the policy always; the nice value as root / CAP_SYS_NICE)."""
-    try:
-        if hasattr(os, "SCHED_OTHER") and os.sched_getscheduler(0) != os.SCHED_OTHER:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        if os.getpriority(os.PRIO_PROCESS, 0) > 0:
-            os.setpriority(os.PRIO_PROCESS, 0, 0)
-    except OSError:
-        pass

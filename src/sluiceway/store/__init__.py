@@ -11,58 +11,27 @@ SQLite by default, PostgreSQL in production; one schema (Alembic migrations ship
     info, secret = await store.create_token("acme", ["ingest"])
     await store.aclose()
 
-Modules: ``db`` (engine, pragmas, migrations, health), ``records``, ``tokens``,
-``deadletters``, ``idempotency``, ``uploads``, ``tenants`` (tenants and feedback sources),
-``feedback``, ``schema`` (tables), ``migrate`` (Alembic), ``urls``.
+Modules: ``full`` (``Store``), ``db`` (engine, pragmas, migrations, health), ``records``,
+``tokens``, ``deadletters``, ``idempotency``, ``uploads``, ``tenants`` (tenants and feedback
+sources), ``feedback``, ``schema`` (tables), ``migrate`` (Alembic),
+``urls``, and ``lite`` (the HTTP workers' token and idempotency queries without SQLAlchemy).
+The names below are loaded on first use: importing a submodule such as ``lite`` does not
+import SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import asyncio
+from typing import TYPE_CHECKING, Any
 
-from sluiceway.store.db import StoreBase, StoreClosed, StoreError
-from sluiceway.store.deadletters import DeadLettersMixin
-from sluiceway.store.feedback import FeedbackMixin
-from sluiceway.store.idempotency import IdempotencyMixin
-from sluiceway.store.records import RecordsMixin
-from sluiceway.store.tokens import TokenInfo, TokensMixin
-from sluiceway.store.tenants import TenantsMixin
-from sluiceway.store.uploads import UploadsMixin
+if TYPE_CHECKING:
+    from sluiceway.store.full import Store, StoreClosed, StoreError, TokenInfo, current_revision, open_store, upgrade
 
 __all__ = ["Store", "StoreClosed", "StoreError", "TokenInfo", "open_store", "upgrade", "current_revision"]
 
 
-class Store(RecordsMixin, TokensMixin, DeadLettersMixin, IdempotencyMixin, UploadsMixin, TenantsMixin,
-            FeedbackMixin, StoreBase):
-    """One class for SQLite and PostgreSQL. ``Store.from_url(url)`` then ``await open()``."""
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from sluiceway.store import full
 
-
-async def open_store(url: str, migrate: bool = True) -> Store:
-    """Create and open a store (migrating to head unless ``migrate=False``)."""
-    return await Store.from_url(url).open(migrate=migrate)
-
-
-def upgrade(url: str, revision: str = "head") -> str | None:
-    """Synchronous ``sluice db upgrade``: migrate the database at ``url``; returns the revision."""
-
-    async def run() -> str | None:
-        store = await open_store(url, migrate=False)
-        try:
-            return await store.upgrade(revision)
-        finally:
-            await store.aclose()
-
-    return asyncio.run(run())
-
-
-def current_revision(url: str) -> str | None:
-    """Synchronous ``sluice db current``: the revision the database at ``url`` is at."""
-
-    async def run() -> str | None:
-        store = await open_store(url, migrate=False)
-        try:
-            return await store.current_revision()
-        finally:
-            await store.aclose()
-
-    return asyncio.run(run())
+        return getattr(full, name)
+    raise AttributeError(f"module 'sluiceway.store' has no attribute {name!r}")

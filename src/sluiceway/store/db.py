@@ -19,28 +19,11 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from sluiceway.errors import SluicewayError
-from sluiceway.store import migrate
+from sluiceway.store.lite import SQLITE_PRAGMAS, StoreClosed, StoreError
 from sluiceway.store.urls import DatabaseURL, parse_url
-
-SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=5000",
-    "PRAGMA foreign_keys=ON",
-)
-
 
 def json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
-
-
-class StoreError(SluicewayError):
-    """The store cannot be opened or migrated. The cause is chained (``__cause__``)."""
-
-
-class StoreClosed(StoreError):
-    """The store was used before ``open()`` or after ``aclose()``."""
 
 
 def describe_error(e: BaseException, max_len: int = 500) -> str:
@@ -112,7 +95,7 @@ class StoreBase:
                 engine = self._create_engine()
                 try:
                     if migrate:
-                        await _migrate_module.upgrade_engine(engine)
+                        await _migrations().upgrade_engine(engine)
                     else:
                         async with engine.connect() as conn:
                             await conn.execute(text("SELECT 1"))
@@ -148,17 +131,22 @@ class StoreBase:
 
     async def upgrade(self, revision: str = "head") -> str | None:
         """Run migrations to ``revision``; returns the revision now current."""
-        return await _migrate_module.upgrade_engine(self.engine, revision)
+        return await _migrations().upgrade_engine(self.engine, revision)
 
     async def current_revision(self) -> str | None:
-        return await _migrate_module.current_revision(self.engine)
+        return await _migrations().current_revision(self.engine)
 
     @staticmethod
     def head_revision() -> str | None:
-        return _migrate_module.head_revision()
+        return _migrations().head_revision()
 
 
-_migrate_module = migrate  # `open(migrate=...)` shadows the module name inside open()
+def _migrations() -> Any:
+    """The ``migrate`` module, imported on first use: Alembic is ≈9 MB that a process which
+    never migrates (``sluice serve``'s delivery process: see runtime/server.py) does without."""
+    from sluiceway.store import migrate
+
+    return migrate
 
 
 def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:

@@ -13,6 +13,7 @@ schema at head and does nothing.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -71,3 +72,20 @@ async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> str | N
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         return await conn.run_sync(_current_sync)
+
+
+def main() -> None:
+    """``python -m sluiceway.store.migrate`` with the database URL on stdin: migrate to head.
+    ``sluice serve`` migrates this way, so that Alembic never loads in its long-lived processes."""
+    from sluiceway.errors import SluicewayError
+    from sluiceway.store import upgrade
+
+    try:
+        upgrade(sys.stdin.read().strip())
+    except SluicewayError as e:
+        print(e, file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -6,37 +6,17 @@ hex id. ``lookup_token`` answers None for unknown and revoked secrets alike.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
 
 import orjson
 import sqlalchemy as sa
 
 from sluiceway.record import utcnow
 from sluiceway.store.db import StoreBase
+from sluiceway.store.lite import SECRET_PREFIX, TokenInfo, hash_secret
 from sluiceway.store.schema import tokens
 
-SECRET_PREFIX = "slw_"
-
-
-@dataclass(frozen=True, slots=True)
-class TokenInfo:
-    id: str
-    tenant: str
-    scopes: frozenset[str]
-    name: str | None
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-    @property
-    def revoked(self) -> bool:
-        return self.revoked_at is not None
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+__all__ = ["SECRET_PREFIX", "TokenInfo", "TokensMixin", "hash_secret"]
 
 
 def _info(row: sa.RowMapping) -> TokenInfo:

@@ -62,6 +62,15 @@ def parse_url(raw: str) -> DatabaseURL:
     )
 
 
+def driver_kwargs(db: DatabaseURL) -> dict[str, Any]:
+    """Keyword arguments for ``aiosqlite.connect`` / ``asyncpg.connect``: the ones
+    SQLAlchemy's dialect would pass (``LiteStore`` connects without SQLAlchemy)."""
+    args, kwargs = db.url.get_dialect()().create_connect_args(db.url)
+    if db.dialect == "sqlite":
+        kwargs["database"] = args[0]
+    return {**kwargs, **db.connect_args}
+
+
 def _redact(raw: str) -> str:
     if "@" in raw and "://" in raw:
         scheme, rest = raw.split("://", 1)

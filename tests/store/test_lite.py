@@ -1,0 +1,92 @@
+"""LiteStore reads and writes what the full Store does, on both dialects, without SQLAlchemy."""
+
+import pickle
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sluiceway.record import Record, new_id
+from sluiceway.store import StoreClosed, open_store
+from sluiceway.store.lite import LiteStore
+
+UTC = timezone.utc
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def stores(request: pytest.FixtureRequest, tmp_path):
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'sluice.db'}"
+    full = await open_store(url)
+    lite = pickle.loads(pickle.dumps(LiteStore.from_url(url)))  # as the supervisor hands it to a worker
+    await lite.open()
+    try:
+        yield full, lite
+    finally:
+        await lite.aclose()
+        await full.aclose()
+
+
+async def test_token_lookup(stores) -> None:
+    full, lite = stores
+    info, secret = await full.create_token("acme", ["ingest", "read"], name="ci")
+    assert await lite.lookup_token(secret) == info
+    assert await lite.lookup_token(secret + "x") is None
+    assert await lite.lookup_token("not-a-token") is None
+    assert await full.revoke_token(info.id)
+    assert await lite.lookup_token(secret) is None
+
+
+async def test_idempotency_shared_with_the_full_store(stores) -> None:
+    full, lite = stores
+    assert await lite.idempotency_put("acme", "k", 202, b'{"accepted":3}', NOW + timedelta(hours=1), now=NOW)
+    assert await full.idempotency_get("acme", "k", NOW) == (202, b'{"accepted":3}')
+    assert await lite.idempotency_get("acme", "k", NOW) == (202, b'{"accepted":3}')
+    assert await lite.idempotency_get("other", "k", NOW) is None
+    assert not await lite.idempotency_put("acme", "k", 500, b"second", NOW + timedelta(hours=2), now=NOW)
+    await full.idempotency_put("acme", "f", 201, b"full", NOW + timedelta(minutes=5), now=NOW)
+    later = NOW + timedelta(minutes=5)
+    assert await lite.idempotency_get("acme", "f", later - timedelta(microseconds=1)) == (201, b"full")
+    assert await lite.idempotency_get("acme", "f", later) is None  # expired at expires_at
+    assert await lite.idempotency_put("acme", "f", 200, b"new", later + timedelta(hours=1), now=later)
+    assert await full.idempotency_get("acme", "f", later) == (200, b"new")
+
+
+async def test_ping_and_query_records(stores) -> None:
+    full, lite = stores
+    await lite.ping()
+    records = [Record(id=new_id(), tenant="acme", stream="usage", source="t", received_at=NOW, payload={"n": i})
+               for i in range(3)]
+    await full.insert_records(records)
+    assert await lite.query_records("acme", "usage", limit=10) == await full.query_records("acme", "usage", limit=10)
+
+
+async def test_lifecycle(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'sluice.db'}"
+    await (await open_store(url)).aclose()
+    lite = LiteStore.from_url(url)
+    with pytest.raises(StoreClosed):
+        await lite.ping()
+    with pytest.raises(ValueError):
+        await lite.open(migrate=True)
+    await lite.open()
+    with pytest.raises(TypeError):
+        pickle.dumps(lite)
+    await lite.aclose()
+    await lite.aclose()
+
+
+def test_worker_imports_no_sqlalchemy() -> None:
+    code = (
+        "import sys\n"
+        "from sluiceway.runtime.worker import run\n"
+        "import uvicorn, sluiceway.http.app, sluiceway.runtime.gateway, sluiceway.store.lite\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic', 'typer'))\n"
+        "assert not heavy, heavy\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

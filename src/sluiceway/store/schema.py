@@ -174,4 +174,22 @@ feedback = sa.Table(
     sa.Index("ix_feedback_tenant_created", "tenant_id", "created_at", "id"),
 )
 
-ALL_TABLES = (records, tokens, dead_letters, idempotency, uploads, tenants, feedback_sources, feedback)
+ldos = sa.Table(
+    "ldos",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # ldo_<12 hex>_<epoch>
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("client_id", sa.Text, nullable=True),  # the caller's ldo_id, unique per tenant
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("filename", sa.Text, nullable=True),
+    sa.Column("content_type", sa.Text, nullable=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("object_key", sa.Text, nullable=True),  # where the file is in the object store
+    sa.Column("metadata", JSONDoc, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("tenant", "client_id", name="uq_ldos_tenant_client_id"),
+    sa.Index("ix_ldos_tenant_created", "tenant", "created_at", "id"),
+)
+
+ALL_TABLES = (records, tokens, dead_letters, idempotency, uploads, tenants, feedback_sources, feedback, ldos)

@@ -22,7 +22,15 @@ tokens_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_
 dl_app = typer.Typer(help="Inspect and re-queue dead letters.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 config_app = typer.Typer(help="Inspect configuration.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
+sources_app = typer.Typer(help="Add, list, enable, disable and remove feedback sources (kept in the store; "
+                               "a running gateway picks changes up).", no_args_is_help=True)
+secrets_app = typer.Typer(help="The key that encrypts stored credentials (SLUICE_SECRET_KEY).",
+                          no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(sources_app, name="sources")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(dl_app, name="deadletters")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
@@ -218,6 +226,180 @@ def db_upgrade(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = Da
 
     rev = _run(go, cfg)
     out.print(f"database at revision {rev}")
+
+
+def _control(coro_fn, cfg: Config):
+    """``_run`` for the control-plane commands: their HTTP errors become a message and an exit
+    code (2 for bad input, 1 otherwise), as the admin API would answer them."""
+    from rich.markup import escape
+
+    from sluiceway.errors import BadRequest, HTTPError
+
+    try:
+        return _run(coro_fn, cfg)
+    except HTTPError as e:
+        err.print(f"[red]error:[/red] {escape(e.detail)}", highlight=False)
+        raise typer.Exit(2 if isinstance(e, BadRequest) else 1) from None
+
+
+def _pairs(values: Optional[list[str]], flag: str) -> dict[str, str]:
+    out = {}
+    for v in values or []:
+        k, sep, val = v.partition("=")
+        if not sep or not k:
+            err.print(f"[red]error:[/red] {flag} takes key=value, got {v!r}", highlight=False, markup=False)
+            raise typer.Exit(2)
+        out[k.strip()] = val
+    return out
+
+
+def _setting_value(v: str) -> Any:
+    """JSON for lists and objects (``apps=["a","b"]``); anything else stays a string."""
+    if v[:1] in ("[", "{"):
+        try:
+            return orjson.loads(v)
+        except orjson.JSONDecodeError:
+            pass
+    return v
+
+
+@tenants_app.command("create")
+def tenants_create(tenant_id: str = typer.Argument(..., metavar="ID", help="[a-z0-9][a-z0-9_-]{0,63}"),
+                   name: Optional[str] = typer.Option(None, help="A display name."),
+                   config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Create a tenant."""
+    from sluiceway.record import valid_name
+
+    if not valid_name(tenant_id):
+        err.print(f"error: tenant id {tenant_id!r} must match [a-z0-9][a-z0-9_-]{{0,63}}", highlight=False,
+                  markup=False)
+        raise typer.Exit(2)
+    cfg = _load(config, data_dir=data_dir)
+    _control(lambda st: st.create_tenant(tenant_id, name), cfg)
+    out.print(f"created tenant {tenant_id}", highlight=False, markup=False)
+
+
+@tenants_app.command("list")
+def tenants_list(as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+                 config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """List tenants."""
+    rows = _control(lambda st: st.list_tenants(), _load(config, data_dir=data_dir))
+    if as_json:
+        for r in rows:
+            print(orjson.dumps(r).decode())
+        return
+    t = Table("id", "name", "created")
+    for r in rows:
+        t.add_row(r["id"], r["name"] or "", r["created_at"])
+    out.print(t)
+
+
+@sources_app.command("add")
+def sources_add(
+    tenant: str = typer.Option(..., help="Tenant id (create it with `sluice tenants create`)."),
+    name: str = typer.Option(..., help="Source name, unique within the tenant."),
+    type_: str = typer.Option(..., "--type", help="playstore, x, discourse, intercom or webhook."),
+    setting: Optional[list[str]] = typer.Option(None, "--setting", help="key=value (repeatable; JSON for lists)."),
+    secret: Optional[list[str]] = typer.Option(None, "--secret", help="key=value (repeatable; lands in shell "
+                                               "history: prefer --secret-env)."),
+    secret_env: Optional[list[str]] = typer.Option(None, "--secret-env", help="key=ENVVAR: the secret's value "
+                                                   "from that environment variable (repeatable)."),
+    interval: str = typer.Option("10m", help="Pull interval: seconds or a duration (10m); at least 10s."),
+    disabled: bool = typer.Option(False, "--disabled", help="Add it disabled."),
+    config: Optional[Path] = ConfigOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+) -> None:
+    """Add a feedback source. Secrets are encrypted with SLUICE_SECRET_KEY and never printed."""
+    import os
+
+    from sluiceway.http.admin_api import add_source, secret_box, shown
+
+    settings = {k: _setting_value(v) for k, v in _pairs(setting, "--setting").items()}
+    secrets = _pairs(secret, "--secret")
+    for key, var in _pairs(secret_env, "--secret-env").items():
+        if not os.environ.get(var):
+            err.print(f"error: environment variable {var} (for --secret-env {key}) is not set", highlight=False,
+                      markup=False)
+            raise typer.Exit(2)
+        secrets[key] = os.environ[var]
+    cfg = _load(config, data_dir=data_dir)
+
+    async def go(st):
+        box = secret_box()
+        row = await add_source(st, box, tenant=tenant, name=name, type=type_, settings=settings, secrets=secrets,
+                               enabled=not disabled, interval=interval)
+        return shown(box, row)
+
+    s = _control(go, cfg)
+    out.print(f"added source {s['tenant']}/{s['name']} ({s['type']}, {'enabled' if s['enabled'] else 'disabled'}, "
+              f"every {s['interval_seconds']:g}s; secrets: {', '.join(s['secrets']) or 'none'})",
+              highlight=False, markup=False)
+
+
+@sources_app.command("list")
+def sources_list(tenant: Optional[str] = typer.Option(None, help="Only this tenant's sources."),
+                 as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+                 config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """List feedback sources (secret names only, masked)."""
+    from sluiceway.http.admin_api import listing_box, shown
+
+    async def go(st):
+        box = listing_box()
+        return [shown(box, r) for r in await st.list_sources(tenant)]
+
+    rows = _control(go, _load(config, data_dir=data_dir))
+    if as_json:
+        for r in rows:
+            print(orjson.dumps(r).decode())
+        return
+    t = Table("tenant", "name", "type", "enabled", "interval", "origin", "secrets", "last run", "status")
+    for r in rows:
+        names = ", ".join(r["secrets"]) or ("(unreadable)" if r["has_secrets"] else "")
+        t.add_row(r["tenant"], r["name"], r["type"], "yes" if r["enabled"] else "no", f"{r['interval_seconds']:g}s",
+                  r["origin"], names, r["last_run_at"] or "", (r["last_status"] or "")[:60])
+    out.print(t)
+
+
+def _switch_source(tenant: str, name: str, enabled: bool, config: Optional[Path], data_dir: Optional[Path]) -> None:
+    from sluiceway.http.admin_api import secret_box, set_enabled
+
+    _control(lambda st: set_enabled(st, secret_box(), tenant, name, enabled), _load(config, data_dir=data_dir))
+    out.print(f"{'enabled' if enabled else 'disabled'} {tenant}/{name}", highlight=False, markup=False)
+
+
+TenantOpt = typer.Option(..., help="The source's tenant.")
+SourceArg = typer.Argument(..., metavar="NAME", help="Source name.")
+
+
+@sources_app.command("enable")
+def sources_enable(name: str = SourceArg, tenant: str = TenantOpt, config: Optional[Path] = ConfigOpt,
+                   data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Enable a source (refused while required secrets are missing)."""
+    _switch_source(tenant, name, True, config, data_dir)
+
+
+@sources_app.command("disable")
+def sources_disable(name: str = SourceArg, tenant: str = TenantOpt, config: Optional[Path] = ConfigOpt,
+                    data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Disable a source (its cursor is kept)."""
+    _switch_source(tenant, name, False, config, data_dir)
+
+
+@sources_app.command("remove")
+def sources_remove(name: str = SourceArg, tenant: str = TenantOpt, config: Optional[Path] = ConfigOpt,
+                   data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Remove a source (its stored feedback stays)."""
+    _control(lambda st: st.remove_source(tenant, name), _load(config, data_dir=data_dir))
+    out.print(f"removed {tenant}/{name}", highlight=False, markup=False)
+
+
+@secrets_app.command("keygen")
+def secrets_keygen() -> None:
+    """Print a new key for SLUICE_SECRET_KEY (alone on stdout)."""
+    from sluiceway.secrets import generate_key
+
+    print("set it as SLUICE_SECRET_KEY; keep it: stored credentials cannot be read without it", file=sys.stderr)
+    print(generate_key(), flush=True)
 
 
 def _ts(v: Any) -> str:

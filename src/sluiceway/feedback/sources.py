@@ -56,8 +56,9 @@ def check_name(name: str) -> str:
 
 
 def validate_source(type_: str, settings: dict[str, Any], secrets: dict[str, Any],
-                    where: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
-    """Checked ``(settings, secrets)`` as plain JSON-able dicts (secrets in clear: encrypt them)."""
+                    where: str = "", *, check_secrets: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Checked ``(settings, secrets)`` as plain JSON-able dicts (secrets in clear: encrypt them).
+    ``check_secrets=False``: settings only (a source stored without credentials)."""
     if type_ not in SOURCE_TYPES:
         raise ConfigError(f"{where}type: unknown source type {type_!r}; valid types: {', '.join(SOURCE_TYPES)}")
     settings_model, secrets_model = models(type_)
@@ -65,6 +66,8 @@ def validate_source(type_: str, settings: dict[str, Any], secrets: dict[str, Any
         s = settings_model.model_validate(settings or {})
     except ValidationError as e:
         raise ConfigError(_format(e, settings_model, f"{where}settings")) from None
+    if not check_secrets:
+        return s.model_dump(mode="json"), {}
     try:
         c = secrets_model.model_validate({k: v for k, v in (secrets or {}).items() if v not in (None, "")})
     except ValidationError as e:
@@ -73,9 +76,19 @@ def validate_source(type_: str, settings: dict[str, Any], secrets: dict[str, Any
 
 
 def missing_secrets(type_: str, secrets: dict[str, Any]) -> list[str]:
-    """Required secret names absent from ``secrets`` (a source without them starts disabled)."""
+    """Secret names absent from ``secrets`` that the source cannot run without (a source
+    without them starts disabled): the required ones; or, when none is given and the type
+    cannot run without any (e.g. Play: a token or a service-account key), all of them."""
     _, secrets_model = models(type_)
-    return [k for k, f in secrets_model.model_fields.items() if f.is_required() and secrets.get(k) in (None, "")]
+    given = {k for k, v in secrets.items() if v not in (None, "")}
+    required = [k for k, f in secrets_model.model_fields.items() if f.is_required() and k not in given]
+    if required or given:
+        return required
+    try:
+        secrets_model.model_validate({})
+    except ValidationError:
+        return list(secrets_model.model_fields)
+    return []
 
 
 def _plain(model: BaseModel) -> dict[str, Any]:

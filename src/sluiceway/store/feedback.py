@@ -36,7 +36,7 @@ def _row(tenant: str, p: dict[str, Any], fetched_at: datetime) -> dict[str, Any]
 
 
 def public(row: Any) -> dict[str, Any]:
-    d = dict(row)
+    d = {str(k): v for k, v in dict(row).items()}  # plain str keys (SQLAlchemy gives quoted_name)
     for k in ("created_at", "updated_at", "fetched_at"):
         d[k] = rfc3339(d[k]) if d[k] is not None else None
     d["id"] = str(d["id"])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sluiceway.errors import ConfigError
 from sluiceway.feedback.sources import missing_secrets, validate_source
 from sluiceway.secrets import ENV, SecretBox
 from sluiceway.telemetry.logging import get_logger
@@ -30,14 +29,9 @@ async def bootstrap(store: "Store", config: "FeedbackSourceConfig", box: SecretB
         for si, src in enumerate(tenant.sources):
             where = f"sources[{config.name}].tenants[{ti}].sources[{si}]."
             given = {k: v for k, v in src.secrets.items() if v not in (None, "")}
-            missing = missing_secrets(src.type, given) if src.type else []
-            try:
-                settings, secrets = validate_source(src.type, src.settings, given if not missing else {}, where)
-            except ConfigError as e:
-                if missing and "secrets" in str(e):
-                    settings, secrets = src.settings, {}
-                else:
-                    raise
+            validate_source(src.type, src.settings, {}, where, check_secrets=False)  # type and settings first
+            missing = missing_secrets(src.type, given)
+            settings, secrets = validate_source(src.type, src.settings, given, where, check_secrets=not missing)
             enabled, why = src.enabled, None
             if missing:
                 enabled, why = False, f"credentials unset: {', '.join(missing)}"

@@ -104,13 +104,15 @@ class FeedbackHub(Source):
             raw = await read_body(receive, self.config.webhook_max_bytes, None)
             sig = headers.get(b"x-hub-signature")
             header = sig.decode("latin-1") if sig else None
-            match = next((row for row, sec in sources if sec.get("client_secret")
+            found = next(((row, sec) for row, sec in sources if sec.get("client_secret")
                           and verify_signature(sec["client_secret"], raw, header)), None)
-            if match is None:
+            if found is None:
                 raise Unauthorized("missing or wrong X-Hub-Signature")
+            match, secrets = found
             doc = parse_json(raw)
-            instance = connector_class("intercom")(
-                connector_class("intercom").Settings.model_validate(match.settings), None, None).instance()
+            cls = connector_class("intercom")
+            instance = cls(cls.Settings.model_validate(match.settings), cls.Secrets.model_validate(secrets),
+                           None).instance()
             item = item_from_notification(doc, instance) if isinstance(doc, dict) else None
             if item is None:
                 await send_json(send, 200, _OK)

@@ -1,0 +1,4 @@
+from tests.fakes.harness import fixtures
+from tests.fakes.intercom import IntercomFake
+
+server, fake = fixtures(IntercomFake)

@@ -393,6 +393,37 @@ def sources_remove(name: str = SourceArg, tenant: str = TenantOpt, config: Optio
     out.print(f"removed {tenant}/{name}", highlight=False, markup=False)
 
 
+@sources_app.command("run")
+def sources_run(name: str = SourceArg, tenant: str = TenantOpt, config: Optional[Path] = ConfigOpt,
+                data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Pull one source now (with progress); its items go to the journal like a scheduled run's."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from sluiceway.errors import HTTPError
+    from sluiceway.feedback.pull import PullError
+    from sluiceway.sources.feedback.manual import run_once
+
+    cfg = _load(config, data_dir=data_dir)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  disable=not err.is_terminal) as progress:
+        task = progress.add_task(f"pulling {tenant}/{name}", total=None)
+        counts = {"pages": 0, "items": 0}
+
+        def on_page(n: int) -> None:
+            counts["pages"] += 1
+            counts["items"] += n
+            progress.update(task, description=f"pulling {tenant}/{name}: {counts['items']} items, "
+                                              f"{counts['pages']} pages")
+
+        try:
+            result = asyncio.run(run_once(cfg, tenant, name, on_page))
+        except (PullError, HTTPError, ConfigError) as e:
+            err.print(f"[red]error:[/red] {e}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+    out.print(f"{tenant}/{name}: {result.items} items in {result.pages} pages; cursor {orjson.dumps(result.cursor).decode()}",
+              highlight=False, markup=False)
+
+
 @secrets_app.command("keygen")
 def secrets_keygen() -> None:
     """Print a new key for SLUICE_SECRET_KEY (alone on stdout)."""

@@ -162,3 +162,60 @@ async def test_scheduled_pull_from_a_fake_forum(tmp_path):
 
 async def _async(v):
     return v
+
+
+def test_sources_run_from_the_command_line(tmp_path):
+    import asyncio
+
+    from typer.testing import CliRunner
+
+    from sluiceway.cli import app
+    from sluiceway.store import open_store
+    from tests.fakes.discourse import DiscourseFake
+
+    data = tmp_path / "data"
+    data.mkdir()
+
+    async def setup(url):
+        store = await open_store(f"sqlite:///{data / 'sluice.db'}")
+        await store.create_tenant("acme")
+        await store.add_source("acme", "forum", "discourse", settings={"base_url": url}, secrets=None)
+        await store.aclose()
+
+    async def state():
+        store = await open_store(f"sqlite:///{data / 'sluice.db'}")
+        try:
+            return await store.get_source("acme", "forum")
+        finally:
+            await store.aclose()
+
+    with DiscourseFake(api_key=None) as fake:
+        fake.add(12, start=1715328000)
+        asyncio.run(setup(fake.url))
+        r = CliRunner().invoke(app, ["sources", "run", "forum", "--tenant", "acme", "--data-dir", str(data)])
+        assert r.exit_code == 0, r.output
+        assert "12 items" in r.output
+        r = CliRunner().invoke(app, ["sources", "run", "nope", "--tenant", "acme", "--data-dir", str(data)])
+        assert r.exit_code == 1 and "no source named 'nope'" in r.output
+    row = asyncio.run(state())
+    assert row.cursor and row.last_status.startswith("ok: 12 items")
+    assert sum(1 for p in (data / "journal" / "partitions" / "cli").glob("*.seg")) >= 1
+
+
+async def test_shipped_example_runs_with_no_variables(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from sluiceway.config import load_config
+
+    example = Path(__file__).parents[3] / "examples" / "feedback.yaml"
+    cfg = load_config(example, env={ENV: generate_key()}, overrides={"data_dir": str(tmp_path / "d")})
+    async with running_gateway(cfg) as (gw, c):
+        rows = {r.name: r for r in await gw.store.list_sources("acme")}
+    assert set(rows) == {"play", "x", "forum", "intercom", "app"}
+    assert not any(r.enabled for r in rows.values())  # every credential unset
+    cfg = load_config(example, env={ENV: generate_key(), "X_BEARER_TOKEN": "t", "APP_WEBHOOK_SECRET": "s",
+                                    "SLUICE_SOURCES__0__SCHEDULER": "false"},
+                      overrides={"data_dir": str(tmp_path / "e")})
+    async with running_gateway(cfg) as (gw, c):
+        rows = {r.name: r for r in await gw.store.list_sources("acme")}
+    assert rows["x"].enabled and rows["app"].enabled and not rows["play"].enabled

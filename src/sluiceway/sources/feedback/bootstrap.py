@@ -2,7 +2,9 @@
 
 Declared sources are created or refreshed (settings, secrets, interval, enabled; their cursor
 is kept); sources added at run time are left alone. A declared source whose required
-credentials are unset (e.g. an empty ``${VAR}``), or whose credentials cannot be stored
+credentials are unset (e.g. an empty ``${VAR:-}``), or that names credentials which are all
+unset (a public Discourse forum needs none, but a file that names ``api_key`` meant one),
+or whose credentials cannot be stored
 because ``SLUICE_SECRET_KEY`` is unset, is stored **disabled** with a log line saying why:
 the gateway starts anyway.
 """
@@ -31,6 +33,8 @@ async def bootstrap(store: "Store", config: "FeedbackSourceConfig", box: SecretB
             given = {k: v for k, v in src.secrets.items() if v not in (None, "")}
             validate_source(src.type, src.settings, {}, where, check_secrets=False)  # type and settings first
             missing = missing_secrets(src.type, given)
+            if src.secrets and not given:  # the file names credentials, and every one is unset
+                missing = missing or sorted(src.secrets)
             settings, secrets = validate_source(src.type, src.settings, given, where, check_secrets=not missing)
             enabled, why = src.enabled, None
             if missing:

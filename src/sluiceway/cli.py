@@ -120,6 +120,52 @@ def lightfile6(
 
 
 @app.command()
+def archive(
+    table: str = typer.Option(..., help="records, feedback, ldos or logs."),
+    older_than: str = typer.Option(..., help="Rows older than this (e.g. 90d, 12h)."),
+    config: Optional[Path] = ConfigOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only count the rows that would be archived."),
+) -> None:
+    """Export old rows to the object store (gzip JSONL + manifest), verify, then delete them.
+    Resumable: run it again after an interruption."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sluiceway.archive.jobs import archiver
+    from sluiceway.config.types import parse_duration
+
+    try:
+        seconds = parse_duration(older_than)
+    except ValueError as e:
+        err.print(f"[red]error:[/red] --older-than: {e}", highlight=False)
+        raise typer.Exit(2) from None
+    cfg = _load(config, data_dir=data_dir)
+
+    async def go(store):
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=not err.is_terminal) as progress:
+            task = progress.add_task(f"archiving {table}", total=None)
+            a = archiver(cfg, store, table, seconds, lambda n: progress.advance(task, n))
+            total = await a.count()
+            progress.update(task, total=total)
+            if dry_run:
+                return total, None
+            return total, await a.run()
+
+    try:
+        total, summary = _run(go, cfg)
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+    if summary is None:
+        out.print(f"{total} {table} rows are older than {older_than}", highlight=False, markup=False)
+        return
+    out.print(f"archived {summary.rows} {table} rows in {summary.chunks} new chunk(s)"
+              + (f", finished {summary.resumed} interrupted chunk(s)" if summary.resumed else "")
+              + f"; cutoff {summary.cutoff}", highlight=False, markup=False)
+
+
+@app.command()
 def validate(config: Path = typer.Argument(..., help="Configuration file to check.")) -> None:
     """Check a configuration file; exit non-zero naming the bad key."""
     if not config.exists():

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from sluiceway.config.blocks import Destination
 from sluiceway.config.types import ByteSize, Duration, SinkConfigBase, StrictModel
 from sluiceway.record import valid_name
 from sluiceway.sources.base import SourceConfigBase
@@ -61,12 +62,37 @@ class LogConfig(StrictModel):
     access: bool = True  # one line per HTTP request
 
 
+class ArchiveJob(StrictModel):
+    """Scheduled archiving: rows of ``table`` older than ``older_than``, every ``every``."""
+
+    table: Literal["records", "feedback", "ldos", "logs"]
+    older_than: Duration
+    every: Duration = 86400.0
+
+    @field_validator("older_than", "every")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v < 60:
+            raise ValueError("must be at least 1m")
+        return v
+
+
+class ArchiveConfig(Destination):
+    """Where ``sluice archive`` (and the scheduled jobs) put old rows: ``path`` or ``s3``
+    (default ``<data_dir>/objects``), under ``prefix``."""
+
+    prefix: str = "archive"
+    chunk_rows: int = Field(50_000, ge=100, le=1_000_000)
+    jobs: list[ArchiveJob] = []
+
+
 class Config(StrictModel):
     data_dir: Path = Path("./sluice-data")
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
     journal: JournalConfig = JournalConfig()
     log: LogConfig = LogConfig()
+    archive: ArchiveConfig = ArchiveConfig()
     sources: list[SourceConfigBase] = []
     sinks: list[SinkConfigBase] = []
 

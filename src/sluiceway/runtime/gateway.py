@@ -95,6 +95,10 @@ class Gateway:
             for source in self.sources:
                 if source.config.background:
                     await source.start()
+            if self.config.archive.jobs:
+                from sluiceway.archive.jobs import schedule
+
+                self._tasks.append(asyncio.create_task(schedule(self.config, self.store), name="archive"))
         if self.role != "delivery":
             self._tasks.append(asyncio.create_task(self.access_log.run(), name="access-log"))
         if self.metrics_dir is not None:

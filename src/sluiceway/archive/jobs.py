@@ -1,0 +1,53 @@
+"""Running archives: once (``sluice archive``) or on a schedule (``archive.jobs``, in the
+delivering process of a gateway)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sluiceway.archive.archiver import Archiver, ArchiveSummary
+from sluiceway.objectstore import open_destination
+from sluiceway.record import utcnow
+from sluiceway.telemetry.logging import get_logger
+
+if TYPE_CHECKING:
+    from sluiceway.config import Config
+    from sluiceway.config.model import ArchiveJob
+    from sluiceway.store import Store
+
+log = get_logger("sluiceway.archive")
+
+
+def archiver(config: "Config", store: "Store", table: str, older_than: float,
+             on_progress: Callable[[int], None] | None = None) -> Archiver:
+    a = config.archive
+    objects = open_destination(a, config.data_dir / "objects")
+    return Archiver(store, objects, table, utcnow() - timedelta(seconds=older_than), chunk_rows=a.chunk_rows,
+                    prefix=a.prefix, on_progress=on_progress)
+
+
+async def run_job(config: "Config", store: "Store", job: "ArchiveJob") -> ArchiveSummary:
+    summary = await archiver(config, store, job.table, job.older_than).run()
+    log.info("archive done", table=job.table, rows=summary.rows, chunks=summary.chunks, resumed=summary.resumed,
+             cutoff=summary.cutoff)
+    return summary
+
+
+async def schedule(config: "Config", store: "Store") -> None:
+    """Run every job at its interval, forever (a failed run is logged and retried next time)."""
+    jobs = config.archive.jobs
+    due = {i: 60.0 for i in range(len(jobs))}  # first run a minute after start
+    while jobs:
+        i = min(due, key=due.__getitem__)
+        wait = due[i]
+        await asyncio.sleep(wait)
+        for k in due:
+            due[k] -= wait
+        try:
+            await run_job(config, store, jobs[i])
+        except Exception as e:  # noqa: BLE001 - resumable: the next run finishes what this one began
+            log.warning("archive failed; retried at the next interval", table=jobs[i].table, error=str(e))
+        due[i] = jobs[i].every

@@ -24,6 +24,7 @@ SOURCES: dict[str, tuple[str, str, str]] = {
     "lightfile6": ("sluiceway.sources.lightfile6", "Lightfile6SourceConfig", "Lightfile6Receiver"),
     "ingress": ("sluiceway.sources.ingress", "IngressSourceConfig", "IngressReceiver"),
     "feedback": ("sluiceway.sources.feedback", "FeedbackSourceConfig", "FeedbackHub"),
+    "ldo": ("sluiceway.sources.ldo", "LdoSourceConfig", "LdoReceiver"),
 }
 TABLES = {"sink": SINKS, "source": SOURCES}
 

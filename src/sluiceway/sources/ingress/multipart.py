@@ -5,7 +5,9 @@ note what they saw); this module then acts on those notes asynchronously: when t
 part's headers are complete it asks ``on_file(content_type)`` for the part's size limit (so
 a wrong content type is refused before its bytes are read), streams the part into a
 ``BlobWriter`` and commits it. Small fields (``test``, ``metadata``) are kept in memory up
-to ``FIELD_LIMIT`` bytes each; at most ``MAX_PARTS`` parts are read.
+to ``field_limit`` bytes each (``FIELD_LIMIT`` by default); at most ``MAX_PARTS`` parts are
+read. Which part names count as the file part is the caller's (``file_fields``; default
+``file``/``upload``, as insights-ingress has it).
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ class _Part:
 
 
 async def read_form(receive: Any, content_type: str, spool: BlobSpool,
-                    on_file: Callable[[str], int]) -> Form:
+                    on_file: Callable[[str], int], *, file_fields: tuple[str, ...] = FILE_FIELDS,
+                    field_limit: int = FIELD_LIMIT) -> Form:
     """Read the request body; ``on_file(part content type)`` returns the part's byte limit or
-    raises (e.g. 415). Only the first ``file``/``upload`` part is stored; others are refused."""
+    raises (e.g. 415). Only the first part named in ``file_fields`` is stored; a second one is
+    refused. Every other part (with or without a filename) is a field of ``field_limit`` bytes."""
     mt, params = parse_options_header(content_type)
     if mt != b"multipart/form-data":
         raise UnsupportedMediaType(f"content type {mt.decode('latin-1')!r} is not supported; send multipart/form-data")
@@ -103,13 +107,13 @@ async def read_form(receive: Any, content_type: str, spool: BlobSpool,
                 elif kind == "header" and part is not None:
                     part.headers[value[0]] = value[1]
                 elif kind == "headers" and part is not None:
-                    _start_part(part, form, spool, on_file)
+                    _start_part(part, form, spool, on_file, file_fields)
                 elif kind == "data" and part is not None:
                     if part.writer is not None:
                         await part.writer.write(value)
                     elif part.name is not None:
-                        if len(part.value) + len(value) > FIELD_LIMIT:
-                            raise PayloadTooLarge(f"form field {part.name!r} exceeds {FIELD_LIMIT} bytes")
+                        if len(part.value) + len(value) > field_limit:
+                            raise PayloadTooLarge(f"form field {part.name!r} exceeds {field_limit} bytes")
                         part.value += value
                 elif kind == "end" and part is not None:
                     if part.writer is not None:
@@ -132,15 +136,18 @@ async def read_form(receive: Any, content_type: str, spool: BlobSpool,
     return form
 
 
-def _start_part(part: _Part, form: Form, spool: BlobSpool, on_file: Callable[[str], int]) -> None:
+def _start_part(part: _Part, form: Form, spool: BlobSpool, on_file: Callable[[str], int],
+                file_fields: tuple[str, ...]) -> None:
     _, disp = parse_options_header(part.headers.get(b"content-disposition", b"").decode("latin-1"))
     part.name = disp.get(b"name", b"").decode("utf-8", "replace") or None
     filename = disp.get(b"filename")
     part.filename = filename.decode("utf-8", "replace") if filename is not None else None
     part.content_type = part.headers.get(b"content-type", b"").decode("latin-1").strip()
-    if part.name in FILE_FIELDS and form.file_field is None:
+    if part.name in file_fields and form.file_field is None:
         limit = on_file(part.content_type)
         form.file_field, form.filename, form.content_type = part.name, part.filename, part.content_type
         part.writer = spool.writer(limit)
-    elif part.name in FILE_FIELDS:
-        raise BadRequest("more than one file part; send exactly one 'file' (or 'upload') part")
+    elif part.name in file_fields:
+        first, *rest = file_fields
+        names = repr(first) + (f" (or {' or '.join(map(repr, rest))})" if rest else "")
+        raise BadRequest(f"more than one file part; send exactly one {names} part")

@@ -1,0 +1,72 @@
+"""OpenAPI path items for the LDO routes (added to /openapi.json when configured)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERR = {"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_ID = [{"name": "ldo_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def _err(desc: str) -> dict[str, Any]:
+    return {**_ERR, "description": desc}
+
+
+def _obj(**props: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"type": "object", "properties": {
+        k: {"type": v} for k, v in props.items()}}}}}
+
+
+UPLOAD = {"post": {
+    "summary": "Upload an LDO: JSON metadata and an optional file (e.g. a video clip)",
+    "description": "multipart/form-data: part `metadata` (form field or file part, a JSON object; its `ldo_id` "
+                   "makes the upload idempotent per tenant) and optionally one file part `video` or `file` (any "
+                   "content type). The file is streamed to disk, one record (stream `ldo`) is journalled and the "
+                   "LDO is registered before the 200. Token scope: ingest.",
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["metadata"],
+        "properties": {"metadata": {"type": "string"}, "video": {"type": "string", "format": "binary"}}}}}},
+    "responses": {
+        "200": {"description": "Ingested (or, with a known ldo_id, the existing entry: Idempotent-Replayed: true)",
+                **_obj(id="string", status="string", message="string", size_bytes="integer")},
+        "400": _err("metadata is not JSON or not an object; bad ldo_id; malformed multipart"),
+        "401": _err("Missing or invalid token"), "403": _err("Token lacks the ingest scope"),
+        "413": _err("File over max_file_bytes"), "415": _err("Not multipart/form-data"),
+        "422": _err("No metadata part"), "503": _err("Journal full; retry after Retry-After"),
+    },
+}}
+LIST = {"get": {
+    "summary": "The token's tenant's LDOs, oldest first",
+    "parameters": [{"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                   {"name": "limit", "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+    "responses": {"200": {"description": "{total, ldos: [{id, status, filename, created_at, size_bytes, metadata}]}"},
+                  "400": _err("Bad skip or limit")},
+}}
+STATUS = {"get": {"summary": "One LDO", "parameters": _ID,
+                  "responses": {"200": {"description": "The LDO"}, "404": _err("Unknown (or another tenant's)")}}}
+FILE = {"get": {
+    "summary": "The LDO's file, streamed; one Range (bytes=a-b, a-, -n) → 206",
+    "parameters": [*_ID, {"name": "Range", "in": "header", "schema": {"type": "string"}}],
+    "responses": {"200": {"description": "The file (ETag = sha256)"}, "206": {"description": "A byte range"},
+                  "304": {"description": "If-None-Match matched"},
+                  "404": _err("Unknown LDO, no file, or the file is not available"),
+                  "416": _err("Range outside the file"), "503": _err("Object store unavailable")},
+}}
+DELETE = {"delete": {
+    "summary": "Delete an LDO and its object (token scope: ingest or admin)", "parameters": _ID,
+    "responses": {"200": {"description": "{id, message}"}, "404": _err("Unknown (or another tenant's)"),
+                  "409": _err("The file is not delivered to the object store yet; retry later")},
+}}
+
+
+def ldo_paths(prefixes: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for p in prefixes:
+        out[f"{p}/ingest/ldo"] = UPLOAD
+        out[f"{p}/ingest/list"] = LIST
+        out[f"{p}/ingest/ldo/{{ldo_id}}"] = STATUS
+        out[f"{p}/ingest/status/{{ldo_id}}"] = STATUS
+        out[f"{p}/ingest/ldo/{{ldo_id}}/file"] = FILE
+        out[f"{p}/ingest/{{ldo_id}}"] = DELETE
+    return out

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from sluiceway.config import Config, dump_config, load_config
 from sluiceway.errors import ConfigError
+from sluiceway.sources.collect.cli import files_app
 
 app = typer.Typer(help="sluiceway: a self-hosted ingestion gateway.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -34,6 +35,7 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(dl_app, name="deadletters")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(files_app, name="files")
 
 out = Console()
 err = Console(stderr=True)

@@ -18,12 +18,15 @@ SINKS: dict[str, tuple[str, str, str]] = {
     "sql": ("sluiceway.sinks.sql", "SqlSinkConfig", "SqlSink"),
     "attachments": ("sluiceway.sinks.attachments", "AttachmentsSinkConfig", "AttachmentsSink"),
     "feedback": ("sluiceway.sinks.feedback", "FeedbackSinkConfig", "FeedbackSink"),
+    "logs": ("sluiceway.sinks.logs", "LogsSinkConfig", "LogsSink"),
 }
 
 SOURCES: dict[str, tuple[str, str, str]] = {
     "lightfile6": ("sluiceway.sources.lightfile6", "Lightfile6SourceConfig", "Lightfile6Receiver"),
     "ingress": ("sluiceway.sources.ingress", "IngressSourceConfig", "IngressReceiver"),
     "feedback": ("sluiceway.sources.feedback", "FeedbackSourceConfig", "FeedbackHub"),
+    "bucket": ("sluiceway.sources.bucket", "BucketSourceConfig", "BucketSource"),
+    "directory": ("sluiceway.sources.directory", "DirectorySourceConfig", "DirectorySource"),
     "ldo": ("sluiceway.sources.ldo", "LdoSourceConfig", "LdoReceiver"),
 }
 TABLES = {"sink": SINKS, "source": SOURCES}

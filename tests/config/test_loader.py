@@ -132,7 +132,7 @@ def test_parse_duration_rejects(bad):
 def test_examples_validate():
     root = Path(__file__).resolve().parents[2] / "examples"
     env = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test", "S3_ENDPOINT": "http://127.0.0.1:8333",
-           "S3_BUCKET": "events", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+           "S3_BUCKET": "events", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "LOGS_BUCKET": "logs"}
     files = sorted(f for f in root.glob("*.yaml") if f.name != "export.yaml")  # export.yaml: sluice ship's format
     assert files
     for f in files:

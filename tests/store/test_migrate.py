@@ -14,7 +14,7 @@ async def _tables(store: Store) -> set[str]:
 
 
 def test_head_revision_is_packaged() -> None:
-    assert head_revision() == "0004"
+    assert head_revision() == "0005"
 
 
 async def test_open_migrates_to_head(any_store: Store) -> None:

@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sluiceway.errors import HTTPError
-from sluiceway.http import admin_api, feedback_api
+from sluiceway.http import admin_api, feedback_api, logs_api
 from sluiceway.http.ingest import StreamEvents
 from sluiceway.http.openapi import openapi_spec, render_docs
 from sluiceway.telemetry.logging import get_logger
@@ -30,7 +30,8 @@ class ORJSONResponse(JSONResponse):
 
 
 def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
-    extra: dict[str, Any] = {**feedback_api.openapi_paths(), **admin_api.openapi_paths()}
+    extra: dict[str, Any] = {**feedback_api.openapi_paths(), **admin_api.openapi_paths(),
+                             **logs_api.openapi_paths()}
     for source in gateway.sources:
         extra.update(source.openapi_paths())
     spec = openapi_spec(extra)
@@ -98,6 +99,7 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
         Route("/v1/streams/{stream}/events", ingest, methods=["GET", "POST"]),
         *feedback_api.feedback_routes(gateway),
         *admin_api.admin_routes(gateway),
+        *logs_api.logs_routes(gateway),
     ]
     app = Starlette(
         routes=routes,

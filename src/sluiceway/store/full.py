@@ -11,8 +11,10 @@ import asyncio
 from sluiceway.store.db import StoreBase, StoreClosed, StoreError
 from sluiceway.store.deadletters import DeadLettersMixin
 from sluiceway.store.feedback import FeedbackMixin
+from sluiceway.store.files import FilesMixin
 from sluiceway.store.idempotency import IdempotencyMixin
 from sluiceway.store.ldos import LdosMixin
+from sluiceway.store.logs import LogsMixin
 from sluiceway.store.records import RecordsMixin
 from sluiceway.store.tenants import TenantsMixin
 from sluiceway.store.tokens import TokenInfo, TokensMixin
@@ -22,7 +24,7 @@ __all__ = ["Store", "StoreClosed", "StoreError", "TokenInfo", "open_store", "upg
 
 
 class Store(RecordsMixin, TokensMixin, DeadLettersMixin, IdempotencyMixin, UploadsMixin, TenantsMixin,
-            FeedbackMixin, LdosMixin, StoreBase):
+            FeedbackMixin, LdosMixin, FilesMixin, LogsMixin, StoreBase):
     """One class for SQLite and PostgreSQL. ``Store.from_url(url)`` then ``await open()``."""
 
 

@@ -192,4 +192,63 @@ ldos = sa.Table(
     sa.Index("ix_ldos_tenant_created", "tenant", "created_at", "id"),
 )
 
-ALL_TABLES = (records, tokens, dead_letters, idempotency, uploads, tenants, feedback_sources, feedback, ldos)
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("source", sa.String(64), nullable=False),  # the collector source's name
+    sa.Column("location", sa.Text, nullable=False),  # s3://bucket/prefix or a directory
+    sa.Column("key", sa.Text, nullable=False),  # relative to the location
+    sa.Column("version", sa.Text, nullable=False),  # ETag (S3) or inode-mtime-size (local)
+    sa.Column("size", sa.BigInteger, nullable=True),
+    sa.Column("modified_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | processing | completed | failed | parked
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("claim", sa.String(36), nullable=True),  # the worker's claim while processing
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("record_count", sa.BigInteger, nullable=True),
+    sa.Column("bad_line_count", sa.BigInteger, nullable=True),
+    sa.Column("bad_lines", JSONDoc, nullable=True),  # the first bad lines: [{"line", "error"}]
+    sa.Column("discovered_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=True),
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.PrimaryKeyConstraint("source", "location", "key", name="pk_files"),
+    sa.Index("ix_files_source_status", "source", "location", "status"),
+)
+
+# On PostgreSQL partitioned by range of time (daily partitions, created by the logs sink) or
+# a TimescaleDB hypertable: see migration 0005.
+logs = sa.Table(
+    "logs",
+    metadata,
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("id", RecordId, nullable=False),  # the record id: stable per file version and line
+    sa.Column("level", sa.String(32), nullable=True),
+    sa.Column("severity", sa.SmallInteger, nullable=True),  # pino's number for the level
+    sa.Column("method", sa.String(16), nullable=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("query", JSONDoc, nullable=True),
+    sa.Column("headers", JSONDoc, nullable=True),
+    sa.Column("context", sa.Text, nullable=True),
+    sa.Column("message", sa.Text, nullable=True),
+    sa.Column("auth_user_id", sa.Text, nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("hostname", sa.Text, nullable=True),
+    sa.Column("remote_address", sa.Text, nullable=True),
+    sa.Column("remote_port", sa.Integer, nullable=True),
+    sa.Column("processing_time_ms", sa.Float, nullable=True),
+    sa.Column("cache_hit", sa.Boolean, nullable=True),
+    sa.Column("document_count", sa.Integer, nullable=True),
+    sa.Column("params", JSONDoc, nullable=True),
+    sa.Column("file", sa.Text, nullable=True),
+    sa.Column("line", sa.Integer, nullable=True),
+    sa.Column("raw", JSONDoc, nullable=False),
+    sa.PrimaryKeyConstraint("time", "id", name="pk_logs"),
+    sa.Index("ix_logs_tenant_time", "tenant", "time", "id"),
+)
+
+ALL_TABLES = (records, tokens, dead_letters, idempotency, uploads, tenants, feedback_sources, feedback, ldos,
+              files, logs)

@@ -1,0 +1,1 @@
+"""Log files: streaming decoders (``decoders``) and pino / NestJS normalisation (``pino``)."""

@@ -1,0 +1,162 @@
+"""pino / nestjs-pino records → rows of the ``logs`` table.
+
+A record (one element of a log file, see docs/logs.md) keeps its shape in the journal; the
+``logs`` sink calls ``normalise`` on each. Field mapping:
+
+- ``time``: ``time`` (epoch ms, or an ISO string), else ``timestamp`` (ISO, or epoch ms),
+  else the caller's ``fallback`` (the record's ``event_time``/``received_at``): never "now",
+  so a re-delivered record keeps its primary key ``(time, id)``.
+- ``level``: pino numbers become names (10 trace, 20 debug, 30 info, 40 warn, 50 error,
+  60 fatal; other numbers their digits); strings are kept. ``severity`` is the number
+  (strings mapped back: ``log``→30, ``warning``→40, ``verbose``→10; unknown → null), which
+  the API's minimum-level filter compares.
+- ``method``, ``url``, ``query`` (the HTTP query object), ``params``, ``headers``,
+  ``remote_address``, ``remote_port``: from ``req`` (top-level fallbacks for
+  ``method``/``url``/``headers``).
+- ``message``: ``message`` (nestjs-pino's ``messageKey``) or ``msg`` (pino's default).
+- ``auth_user_id`` (``authUserId``; text), ``pid``, ``hostname``, ``context``,
+  ``processing_time_ms``, ``cache_hit``, ``document_count``: as named (camelCase in records).
+- ``raw``: the whole record without the gateway's ``_file`` provenance; ``file``/``line``
+  come from that provenance.
+
+Headers named in ``REDACTED`` (any case) are replaced by ``"[REDACTED]"`` in ``headers`` and
+in ``raw`` (``req.headers``, ``res.headers``, top-level ``headers``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sluiceway.record import UTC, parse_time
+
+LEVELS = {10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal"}
+SEVERITY = {name: n for n, name in LEVELS.items()} | {"log": 30, "warning": 40, "verbose": 10, "critical": 60}
+REDACTED = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
+MASK = "[REDACTED]"
+PROVENANCE = "_file"  # the key collectors add to each record's payload
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def level_name(level: Any) -> str | None:
+    if isinstance(level, bool) or level is None:
+        return None
+    if isinstance(level, (int, float)):
+        return LEVELS.get(int(level), str(int(level)))
+    return str(level)
+
+
+def severity(level: Any) -> int | None:
+    """The numeric level (pino's scale) of a level value, or None when unknown."""
+    if isinstance(level, bool) or level is None:
+        return None
+    if isinstance(level, (int, float)):
+        return int(level)
+    text = str(level).strip().lower()
+    if text.isdigit():
+        return int(text)
+    return SEVERITY.get(text)
+
+
+def _from_value(v: Any) -> datetime | None:
+    try:
+        if isinstance(v, bool) or v is None:
+            return None
+        if isinstance(v, (int, float)):
+            return _EPOCH + timedelta(milliseconds=v)
+        if isinstance(v, str) and v:
+            return parse_time(v)
+    except (ValueError, OverflowError):
+        return None
+    return None
+
+
+def record_time(record: dict[str, Any]) -> datetime | None:
+    """The record's own time: ``time``, else ``timestamp``; None if neither is usable."""
+    return _from_value(record.get("time")) or _from_value(record.get("timestamp"))
+
+
+def redact_headers(headers: Any) -> Any:
+    if not isinstance(headers, dict):
+        return headers
+    return {k: (MASK if isinstance(k, str) and k.lower() in REDACTED else v) for k, v in headers.items()}
+
+
+def redact(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``record`` with secret headers masked (the input is not changed)."""
+    out = dict(record)
+    for part in ("req", "res", "request", "response"):
+        sub = out.get(part)
+        if isinstance(sub, dict) and "headers" in sub:
+            out[part] = {**sub, "headers": redact_headers(sub["headers"])}
+    if "headers" in out:
+        out["headers"] = redact_headers(out["headers"])
+    return out
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v if -2**31 <= v < 2**31 else None
+    if isinstance(v, float) and v.is_integer():
+        return _int(int(v))
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        return _int(int(v))
+    return None
+
+
+def _float(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    try:
+        return float(v) if isinstance(v, str) else None
+    except ValueError:
+        return None
+
+
+def _text(v: Any) -> str | None:
+    if v is None or isinstance(v, (dict, list)):
+        return None
+    return str(v)
+
+
+def _obj(v: Any) -> Any:
+    return v if isinstance(v, (dict, list)) else None
+
+
+def normalise(payload: dict[str, Any], *, id: str, tenant: str, fallback: datetime) -> dict[str, Any]:
+    """One ``logs`` row (column → value) from a record's payload."""
+    record = {k: v for k, v in payload.items() if k != PROVENANCE}
+    prov = payload.get(PROVENANCE) if isinstance(payload.get(PROVENANCE), dict) else {}
+    req = record.get("req") if isinstance(record.get("req"), dict) else {}
+    level = record.get("level")
+    message = record.get("message", record.get("msg"))
+    cache_hit = record.get("cacheHit")
+    return {
+        "tenant": tenant,
+        "time": record_time(record) or fallback,
+        "id": id,
+        "level": level_name(level),
+        "severity": severity(level),
+        "method": _text(req.get("method", record.get("method"))),
+        "url": _text(req.get("url", record.get("url"))),
+        "query": _obj(req.get("query")),
+        "headers": _obj(redact_headers(req.get("headers", record.get("headers")))),
+        "context": _text(record.get("context")),
+        "message": message if isinstance(message, str) else _text(message),
+        "auth_user_id": _text(record.get("authUserId")),
+        "pid": _int(record.get("pid")),
+        "hostname": _text(record.get("hostname")),
+        "remote_address": _text(req.get("remoteAddress")),
+        "remote_port": _int(req.get("remotePort")),
+        "processing_time_ms": _float(record.get("processingTimeMs")),
+        "cache_hit": cache_hit if isinstance(cache_hit, bool) else None,
+        "document_count": _int(record.get("documentCount")),
+        "params": _obj(req.get("params")),
+        "file": _text(prov.get("key")),
+        "line": _int(prov.get("line")),
+        "raw": redact(record),
+    }

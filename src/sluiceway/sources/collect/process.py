@@ -1,0 +1,160 @@
+"""One claimed file → records in the journal, streamed, in batches.
+
+The file is read in ``chunk_bytes`` chunks (obstore's streamed GET, for S3 and local
+directories alike), decompressed and decoded incrementally (``logs.decoders``), and its
+records are appended to the journal ``batch_records`` at a time (``gw.accept``: durable when
+it returns). Only after the last batch is durable does the caller mark the file completed.
+
+Each record's id is ``uuid5(source, key, version, line)``: reprocessing the same file version
+(after a crash, a takeback, ``sluice files retry``) re-sends the same ids, which every sink
+stores once. A new version of the file (another ETag) gives new ids. The record's
+``event_time`` is the line's own time (``time``/``timestamp``), else the file's modification
+time: never the time of reading, so it is the same on every reprocessing too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from sluiceway.http.ingest import now_rfc3339
+from sluiceway.logs.decoders import Bad, FileDecoder
+from sluiceway.logs.pino import PROVENANCE, record_time
+from sluiceway.objectstore import classify
+from sluiceway.record import UTC
+
+if TYPE_CHECKING:
+    from sluiceway.objectstore import ObjectStore
+    from sluiceway.sources.collect.config import CollectorConfig
+
+NAMESPACE = uuid.UUID("5b1f0c7e-6a42-4f7e-9d1e-1c0ffee10915")
+MAX_BAD_KEPT = 20  # bad lines kept in the files table (all are counted)
+
+
+class ClaimLost(Exception):
+    """The file's lease was taken back by another worker: stop, it is theirs now."""
+
+
+class FileRejected(Exception):
+    """The file decoded, but too many of its lines were bad."""
+
+
+def record_id(source: str, key: str, version: str, line: int) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{source}\x1f{key}\x1f{version}\x1f{line}"))
+
+
+def version_of(etag: str | None, size: int, modified: datetime) -> str:
+    """The ETag without quotes, else size and modification time."""
+    return etag.strip('"') if etag else f"{size}-{modified.timestamp():.6f}"
+
+
+async def open_object(store: "ObjectStore", key: str, chunk_bytes: int
+                      ) -> tuple[str, datetime, AsyncIterator[bytes]]:
+    """``(version, modified, chunks)`` of ``key`` as read now (the version that was read, not
+    the listed one, names the records). Missing: ``FileNotFoundError``."""
+    import obstore
+
+    where = f"get {key!r} from {store.kind} {store.description}"
+    try:
+        result = await obstore.get_async(store._inner, store.full_key(key))  # noqa: SLF001 - streamed get
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise classify(exc, where) from exc
+    meta = result.meta
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            async for c in result.stream(min_chunk_size=chunk_bytes):
+                yield c
+        except Exception as exc:
+            raise classify(exc, where) from exc
+
+    return version_of(meta.get("e_tag"), int(meta["size"]), meta["last_modified"]), meta["last_modified"], chunks()
+
+
+@dataclass
+class Outcome:
+    version: str
+    records: int = 0
+    bad: int = 0
+    bad_lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FileJob:
+    """Decode one file version into encoded records, appending them in batches."""
+
+    def __init__(self, config: "CollectorConfig", key: str, version: str, modified: datetime,
+                 append: Callable[[list[bytes]], Awaitable[Any]], renew: Callable[[], Awaitable[bool]]):
+        self.cfg = config
+        self.key = key
+        self.append = append
+        self.renew = renew
+        self.out = Outcome(version)
+        self._pending: list[bytes] = []
+        self._renewed = time.monotonic()
+        self._fallback = modified.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        source = f"{config.type}:{config.name}"
+        self._envelope = (b'","tenant":' + orjson.dumps(config.tenant) + b',"stream":' + orjson.dumps(config.stream)
+                          + b',"source":' + orjson.dumps(source) + b',"idempotency_key":null,"attachments":[]')
+        self._prov = {"source": config.name, "location": config.location, "key": key, "version": version}
+
+    def _encode(self, line: int, value: Any, received: bytes) -> bytes:
+        payload = dict(value) if isinstance(value, dict) else {"value": value}
+        payload[PROVENANCE] = {**self._prov, "line": line}
+        t = record_time(payload) if isinstance(value, dict) else None
+        event_time = t.isoformat().replace("+00:00", "Z") if t else self._fallback
+        rid = record_id(self.cfg.name, self.key, self.out.version, line)
+        return b"".join((b'{"id":"', rid.encode(), self._envelope, b',"received_at":', received,
+                         b',"event_time":', orjson.dumps(event_time), b',"payload":', orjson.dumps(payload), b"}"))
+
+    def _bad(self, line: int, error: str) -> None:
+        self.out.bad += 1
+        if len(self.out.bad_lines) < MAX_BAD_KEPT:
+            self.out.bad_lines.append({"line": line, "error": error[:300]})
+
+    def take(self, items: list[Any]) -> None:
+        received = orjson.dumps(now_rfc3339())
+        for it in items:
+            if isinstance(it, Bad):
+                self._bad(it.line, it.error)
+                continue
+            try:
+                self._pending.append(self._encode(it.line, it.value, received))
+            except (TypeError, ValueError) as e:  # e.g. an integer beyond 64 bits
+                self._bad(it.line, f"cannot encode: {e}")
+                continue
+            self.out.records += 1
+
+    async def flush(self, final: bool = False) -> None:
+        while len(self._pending) >= self.cfg.batch_records or (final and self._pending):
+            batch = self._pending[:self.cfg.batch_records]
+            del self._pending[:self.cfg.batch_records]
+            await self.append(batch)
+        if time.monotonic() - self._renewed > self.cfg.lease / 3:
+            if not await self.renew():
+                raise ClaimLost(self.key)
+            self._renewed = time.monotonic()
+
+    async def run(self, chunks: AsyncIterator[bytes]) -> Outcome:
+        """Decode, append every record durably, then check the bad-line share."""
+        dec = FileDecoder(self.key, self.cfg.decoder, self.cfg.compression, self.cfg.max_item_bytes)
+        async for chunk in chunks:
+            for items in dec.feed(chunk):
+                self.take(items)
+                await self.flush()
+                await asyncio.sleep(0)  # let delivery and HTTP run between pieces
+        self.take(dec.finish())
+        await self.flush(final=True)
+        total = self.out.records + self.out.bad
+        if total and self.out.bad / total > self.cfg.max_bad_share:
+            raise FileRejected(f"{self.out.bad} of {total} lines are bad (more than "
+                               f"{self.cfg.max_bad_share:.0%}); first: {self.out.bad_lines[0]}")
+        return self.out

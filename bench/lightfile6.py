@@ -34,26 +34,23 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import fcntl
-import json
 import os
 import shlex
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from run import (
-    DOC, EVENT_FILE, HOST, LF6_BEGIN, LF6_END, LOADGEN_CPU, PATH, ROOT, SERVER_CPU, Server,
-    Suite, descendants, failure, http_request, log, marked_block, pin, render_table,
+    EVENT_FILE, HOST, LF6_BEGIN, LF6_END, LOADGEN_CPU, PATH, ROOT, SERVER_CPU, Server, descendants,
+    failure, http_request, log, pin,
+)  # fmt: skip
+from targets import (
+    LOCK, TargetBench, Trial, check_args, common_options, launch, parser, rps_verdict, wrk_options,
+    wrk_rows, wrk_turns,
 )  # fmt: skip
 
-LOCK = Path("/tmp/sluice-bench.lock")
 CONFIG = """\
 sources:
   - type: lightfile6
@@ -70,71 +67,7 @@ TARGET_GROWTH_MB = 64.0
 PHASES = ("usage", "specimen", "memory")
 
 
-# --------------------------------------------------------------------------- the lock
-
-
-def ancestors(pid: int) -> list[int]:
-    out = []
-    while pid > 1:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                pid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            break
-        out.append(pid)
-    return out
-
-
-def flock_holders(fd: int) -> set[int]:
-    """PIDs holding a flock on the file open at fd, from /proc/locks."""
-    st = os.fstat(fd)
-    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    out = set()
-    with open("/proc/locks") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) > 5 and parts[1] == "FLOCK" and parts[5] == dev:
-                out.add(int(parts[4]))
-    return out
-
-
-def take_lock(timeout: float):
-    """Hold LOCK exclusively for this process's life; wait up to timeout seconds for it.
-    If an ancestor holds it (``flock /tmp/sluice-bench.lock python bench/lightfile6.py``),
-    this run is already the one holding it."""
-    f = open(LOCK, "a")
-    deadline = time.monotonic() + timeout
-    said = False
-    while True:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return f
-        except BlockingIOError:
-            pass
-        holders = flock_holders(f.fileno())
-        mine = holders & set(ancestors(os.getpid()))
-        if mine:
-            log(f"{LOCK} is held by parent pid {min(mine)}: running under it")
-            return f
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{LOCK} still held by pid(s) {sorted(holders)} after {timeout:g}s")
-        if not said:
-            log(f"waiting for {LOCK} (held by pid(s) {sorted(holders)}): another benchmark runs")
-            said = True
-        time.sleep(0.5)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-@dataclass
-class Trial:
-    """One way of loading the server or copying the file, taking turns with the others."""
-
-    name: str
-    label: str
-    argv: list[str]  # a command; for wrk: [script, *script arguments]
-    url: str = ""  # for wrk
 
 
 def make_file(path: Path, size: int) -> Path:
@@ -170,23 +103,14 @@ def mib(nbytes: float) -> str:
 # --------------------------------------------------------------------------- the benchmark
 
 
-class Lightfile6Bench(Suite):
-    def __init__(self, args: argparse.Namespace) -> None:
-        super().__init__(argparse.Namespace(**{**vars(args), "only": ""}))
-        self.args = args
-        self.phases = [p.strip() for p in args.only.split(",") if p.strip()]
-        self.config = self.tmp / "lightfile6.yaml"
-        self.config.write_text(CONFIG)
-        args.sluice_config = str(self.config)
-        self.out: dict[str, dict] = {}
+class Lightfile6Bench(TargetBench):
+    BEGIN, END, name = LF6_BEGIN, LF6_END, "LIGHTFILE6"
 
-    def server(self, name: str) -> Server:
-        srv, why = self.sluice_server(name)
-        if srv is None:
-            raise RuntimeError(why)
-        srv.interval = self.args.sample_interval
-        self.start(srv, is_sluice=True)
-        return srv
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(args, {"lightfile6.yaml": CONFIG})
+
+    def server(self, name: str) -> Server:  # type: ignore[override]
+        return super().server(name, "lightfile6.yaml", interval=self.args.sample_interval)
 
     def curl(self, srv: Server, src: Path) -> list[str]:
         url = f"http://{HOST}:{srv.port}/specimen?uri={URI}"
@@ -207,7 +131,6 @@ class Lightfile6Bench(Suite):
     # -- phases
 
     def phase_usage(self, srv: Server) -> dict:
-        a = self.args
         body = EVENT_FILE.read_bytes().strip()
         status, resp = http_request(srv.port, "PUT", "/usage", body,
                                     {"USER_TOKEN": USER, "Content-Type": "application/json"})  # fmt: skip
@@ -219,26 +142,7 @@ class Lightfile6Bench(Suite):
                   base + PATH),
             Trial("usage", "PUT /usage", ["bench/wrk/put_usage.lua", USER], base + "/usage"),
         ]  # fmt: skip
-        runs: dict[str, list[dict]] = {t.name: [] for t in trials}
-        for r, t in self.rounds(trials):
-            res = self.measured_wrk(srv, t.argv[0], a.connections, t.argv[1:], url=t.url,
-                                    key=f"1. {t.label}: warm-up, then measured run")  # fmt: skip
-            runs[t.name].append(res)
-            log(f"{t.label} run {r + 1}: {res['rps']:,.0f} req/s, p99 "
-                f"{res['latency_us']['p99'] / 1000:.2f} ms, errors {res['errors_total']}, "
-                f"other CPU {res['other_cpu_pct']}%")  # fmt: skip
-        out = {}
-        for t in trials:
-            rs = runs[t.name]
-            out[t.name] = {
-                "label": t.label, "runs": [x["rps"] for x in rs],
-                "rps": statistics.median(x["rps"] for x in rs),
-                "p50_ms": statistics.median(x["latency_us"]["p50"] for x in rs) / 1000,
-                "p99_ms": statistics.median(x["latency_us"]["p99"] for x in rs) / 1000,
-                "errors": sum(x["errors_total"] for x in rs),
-                "other_cpu_pct": max(x["other_cpu_pct"] for x in rs),
-            }  # fmt: skip
-        return out
+        return wrk_turns(self, srv, trials, "1.")
 
     def phase_specimen(self, srv: Server) -> dict:
         size = self.args.specimen_mib * MIB
@@ -310,59 +214,32 @@ class Lightfile6Bench(Suite):
 
     # -- driver
 
-    def run(self) -> int:
-        try:
-            shared = [ph for ph in ("usage", "specimen") if ph in self.phases]
-            srv = None
-            if shared:
-                try:
-                    srv = self.server("sluice-lf6")
-                except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-                    log(f"server FAILED to start: {exc}")
-                    for ph in shared:
-                        self.out[ph] = {"error": f"server did not start: {exc}"[-1000:]}
-            for ph in shared if srv else []:
-                self.attempt(ph, getattr(self, f"phase_{ph}"), srv)
-            if srv:
-                self.finish(srv)
-            if "memory" in self.phases:
-                self.attempt("memory", self.phase_memory)
-        finally:
-            for srv in list(self.up):
-                self.finish(srv)
-        verdicts = self.verdicts()
-        print()
-        print(render_table(verdicts))
-        ok = not any("error" in r for r in self.out.values())
-        if self.args.json_out:
-            Path(self.args.json_out).write_text(json.dumps(
-                {"results": self.out, "verdicts": verdicts}, indent=2, default=str))
-        if not self.args.no_docs:
-            write_section(self, verdicts)
-            log(f"wrote the LIGHTFILE6 section of {DOC.relative_to(ROOT)}")
-        if self.args.keep:
-            log(f"kept {self.tmp}")
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        return 0 if ok else 1
+    def measure(self) -> None:
+        shared = [ph for ph in ("usage", "specimen") if ph in self.phases]
+        srv = None
+        if shared:
+            try:
+                srv = self.server("sluice-lf6")
+            except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+                log(f"server FAILED to start: {exc}")
+                for ph in shared:
+                    self.out[ph] = {"error": f"server did not start: {exc}"[-1000:]}
+        for ph in shared if srv else []:
+            self.attempt(ph, getattr(self, f"phase_{ph}"), srv)
+        if srv:
+            self.finish(srv)
+        if "memory" in self.phases:
+            self.attempt("memory", self.phase_memory)
 
-    def attempt(self, phase: str, fn, *args) -> None:
-        try:
-            self.out[phase] = fn(*args)
-        except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-            self.out[phase] = {"error": str(exc)[-1000:]}
-            log(f"{phase} FAILED: {exc}")
+    def section(self, verdicts: list[dict]) -> list[str]:
+        return section_lines(self, verdicts)
 
     def verdicts(self) -> list[dict]:
         out = []
         u = self.out.get("usage", {})
         t1 = f"1. PUT /usage req/s ≥ {TARGET_USAGE:.0%} of POST {PATH}"
         if "usage" in u:
-            ratio = u["usage"]["rps"] / u["generic"]["rps"]
-            clean = u["usage"]["errors"] == 0 and u["generic"]["errors"] == 0
-            out.append(dict(target=t1, ok=ratio >= TARGET_USAGE and clean,
-                            figure=f"{u['usage']['rps']:,.0f} / {u['generic']['rps']:,.0f} = "
-                                   f"{ratio:.1%}" + ("" if clean else " (errors)")))  # fmt: skip
+            out.append(rps_verdict(t1, u["usage"], u["generic"], TARGET_USAGE))
         s = self.out.get("specimen", {})
         t2 = f"2. {self.args.specimen_mib} MiB specimen upload ≥ {TARGET_SPECIMEN:.0%} of cp"
         if "upload" in s:
@@ -386,7 +263,7 @@ class Lightfile6Bench(Suite):
 # --------------------------------------------------------------------------- docs
 
 
-def write_section(b: Lightfile6Bench, verdicts: list[dict]) -> None:
+def section_lines(b: Lightfile6Bench, verdicts: list[dict]) -> list[str]:
     a, m, red = b.args, b.machine, b.red
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     argv = shlex.join(sys.argv[1:])
@@ -410,12 +287,7 @@ def write_section(b: Lightfile6Bench, verdicts: list[dict]) -> None:
           "taking turns (AB, BA, ...); median shown. `PUT /usage` carries `USER_TOKEN`, the "
           "generic endpoint a bearer token; both answer after the journal fsync (204 and 202).")  # fmt: skip
         w("")
-        w("| Endpoint | req/s (median) | runs | p50 ms | p99 ms | errors | max other CPU % |")
-        w("|---|---|---|---|---|---|---|")
-        for k in ("generic", "usage"):
-            r = u[k]
-            w(f"| `{r['label']}` | {r['rps']:,.0f} | {', '.join(f'{x:,.0f}' for x in r['runs'])} | "
-              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['other_cpu_pct']} |")  # fmt: skip
+        L.extend(wrk_rows([u["generic"], u["usage"]]))
     s = b.out.get("specimen", {})
     if "upload" in s:
         w("")
@@ -478,71 +350,23 @@ def write_section(b: Lightfile6Bench, verdicts: list[dict]) -> None:
         L.extend(red(c) for c in cmds if c)
     w("```")
     w(LF6_END)
-    block = "\n".join(L)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    old = marked_block(text, LF6_BEGIN, LF6_END)
-    if old:
-        text = text.replace(old, block)
-    elif "\n## Notes" in text:
-        i = text.index("\n## Notes")
-        text = text[: i + 1] + block + "\n\n" + text[i + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOC.write_text(text)
+    return L
 
 
 # --------------------------------------------------------------------------- cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-        pass
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=Formatter)
+    p = parser(__doc__)
     p.add_argument("--only", default=",".join(PHASES), help="comma-separated: " + ", ".join(PHASES))
-    p.add_argument("--duration", type=float, default=6.0, help="seconds per measured wrk run")
-    p.add_argument("--warmup", type=float, default=2.0, help="seconds of wrk warm-up per run")
-    p.add_argument("--repeat", type=int, default=3, help="runs per endpoint / copy method")
-    p.add_argument("--connections", type=int, default=32, help="wrk connections")
+    wrk_options(p)
     p.add_argument("--specimen-mib", type=int, default=100, help="size of the specimen file")
     p.add_argument("--memory-mib", type=int, default=1024, help="size of the memory-test file")
     p.add_argument("--sample-interval", type=float, default=0.05, help="seconds between VmRSS samples")
-    p.add_argument("--settle-timeout", type=float, default=60.0,
-                   help="max seconds to wait for the server to go idle before a run")  # fmt: skip
-    p.add_argument("--quiet-timeout", type=float, default=3.0,
-                   help="max seconds to wait for other processes' CPU use to drop under "
-                   "--quiet-threshold before a run")  # fmt: skip
-    p.add_argument("--quiet-threshold", type=float, default=10.0, help="percent of one core")
-    p.add_argument("--lock-timeout", type=float, default=1800.0,
-                   help=f"max seconds to wait for {LOCK}")  # fmt: skip
-    p.add_argument("--sluice-env", action="append", metavar="KEY=VALUE", default=None,
-                   help="environment for `sluice serve` (default SLUICE_LOG__LEVEL=warning)")
-    p.add_argument("--sluice-cmd", default="", help="command for sluice (default: on PATH)")
-    p.add_argument("--tmp-dir", default=None, help="where the temporary directory goes")
-    p.add_argument("--json-out", default="", help="also write all figures as JSON here")
-    p.add_argument("--no-docs", action="store_true", help="do not touch docs/benchmarks.md")
-    p.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    common_options(p)
     args = p.parse_args(argv)
-    args.sluice_env = args.sluice_env or ["SLUICE_LOG__LEVEL=warning"]
-    bad = {x.strip() for x in args.only.split(",") if x.strip()} - set(PHASES)
-    if bad or not args.only.strip():
-        p.error(f"--only: unknown phase(s) {sorted(bad)}; valid: {', '.join(PHASES)}")
-    if not 1 <= args.repeat <= 10 or not 0 < args.duration <= 300:
-        p.error("--repeat must be 1..10 and --duration in (0, 300]")
-    if any("=" not in kv for kv in args.sluice_env):
-        p.error("--sluice-env wants KEY=VALUE")
-    for tool in ("wrk", "taskset", "curl", "dd"):
-        if not shutil.which(tool):
-            p.error(f"`{tool}` is required")
-    if (os.cpu_count() or 1) < 2:
-        p.error("needs 2 CPUs: the server is pinned to CPU 0 and the clients to CPU 1")
-    tempfile.tempdir = args.tmp_dir
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the servers get stopped
-    lock = take_lock(args.lock_timeout)
-    try:
-        return Lightfile6Bench(args).run()
-    finally:
-        lock.close()
+    check_args(p, args, PHASES, ("wrk", "taskset", "curl", "dd"))
+    return launch(Lightfile6Bench, args)
 
 
 if __name__ == "__main__":

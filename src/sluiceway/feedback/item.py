@@ -11,7 +11,7 @@ them, the object store keeps them like any stream.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -57,11 +57,13 @@ class FeedbackItem:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def payload(self, tenant: str) -> dict[str, Any]:
-        d = asdict(self)
-        d["created_at"] = iso(self.created_at)
-        d["updated_at"] = iso(self.updated_at)
-        d["id"] = feedback_id(tenant, self.source_type, self.source_instance, self.external_id)
-        return d
+        # shallow on purpose: asdict() would deep-copy metadata, which is serialised at once
+        return {"source_type": self.source_type, "source_instance": self.source_instance,
+                "external_id": self.external_id, "body": self.body,
+                "created_at": iso(self.created_at), "updated_at": iso(self.updated_at),
+                "author": self.author, "rating": self.rating, "language": self.language,
+                "metadata": self.metadata,
+                "id": feedback_id(tenant, self.source_type, self.source_instance, self.external_id)}
 
 
 def encode_items(items: list[FeedbackItem], *, tenant: str, source: str, received_at: str,

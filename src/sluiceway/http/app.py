@@ -83,11 +83,14 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
 
     # Source routes come first: a receiver may answer a core path (e.g. /health) its own way.
     exact: dict[tuple[str, str], Any] = {}
+    patterns: list[Pattern] = []
     by_path: dict[str, dict[str, Any]] = {}
     for source in gateway.sources:
         for method, path, endpoint in source.routes():
             if "{" not in path:
                 exact[(method, path)] = endpoint
+            else:
+                patterns.append(Pattern(method, path, endpoint))
             by_path.setdefault(path, {})[method] = endpoint
     routes: list[Route] = [Route(path, _Methods(methods), methods=list(methods)) for path, methods in by_path.items()]
     routes += [
@@ -107,7 +110,7 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
         exception_handlers={HTTPError: http_error, StarletteHTTPException: starlette_error, Exception: server_error},
     )
     app.state.gateway = gateway
-    return FastPath(app, ingest, exact)
+    return FastPath(app, ingest, exact, patterns)
 
 
 class _Methods:
@@ -122,6 +125,33 @@ class _Methods:
         await self.methods["GET" if method == "HEAD" else method](scope, receive, send)
 
 
+class Pattern:
+    """A route with ``{param}`` segments, matched segment by segment (no regex): params take
+    one non-empty segment each; the first matching pattern wins, in the sources' order."""
+
+    __slots__ = ("method", "segments", "n", "endpoint")
+
+    def __init__(self, method: str, path: str, endpoint: Any):
+        self.method = method
+        self.segments = [(seg[1:-1], True) if seg.startswith("{") and seg.endswith("}") else (seg, False)
+                         for seg in path.split("/")]
+        self.n = len(self.segments)
+        self.endpoint = endpoint
+
+    def match(self, method: str, parts: list[str]) -> dict[str, str] | None:
+        if method != self.method or len(parts) != self.n:
+            return None
+        params = {}
+        for (seg, is_param), part in zip(self.segments, parts):
+            if is_param:
+                if not part:
+                    return None
+                params[seg] = part
+            elif seg != part:
+                return None
+        return params
+
+
 class FastPath:
     """Sends ``POST /v1/streams/{stream}/events`` and the receivers' routes straight to their
     raw ASGI endpoints, past the middleware and router (which they do not need: they answer
@@ -129,10 +159,12 @@ class FastPath:
 
     PREFIX, SUFFIX = "/v1/streams/", "/events"
 
-    def __init__(self, app: Starlette, ingest: StreamEvents, exact: dict[tuple[str, str], Any] | None = None):
+    def __init__(self, app: Starlette, ingest: StreamEvents, exact: dict[tuple[str, str], Any] | None = None,
+                 patterns: list[Pattern] | None = None):
         self.app = app
         self.ingest = ingest
         self.exact = exact or {}
+        self.patterns = patterns or []
         self.state = app.state
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -141,6 +173,14 @@ class FastPath:
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
+            if self.patterns:
+                parts = scope["path"].split("/")
+                for pattern in self.patterns:
+                    params = pattern.match(scope["method"], parts)
+                    if params is not None:
+                        scope["path_params"] = params
+                        await pattern.endpoint(scope, receive, send)
+                        return
         if scope["type"] == "http" and scope["method"] == "POST":
             path: str = scope["path"]
             if path.startswith(self.PREFIX) and path.endswith(self.SUFFIX):

@@ -201,3 +201,19 @@ async def test_track_is_per_tenant_and_lubdub(tmp_path):
         assert (await c.get("/api/ingress/v1/upload")).status_code == 405
         spec = (await c.get("/openapi.json")).json()
         assert "/api/ingress/v1/upload" in spec["paths"]
+
+
+async def test_archive_made_by_tar_c_dot_is_accepted(tmp_path):
+    import subprocess
+
+    src = tmp_path / "export"
+    (src / "feedback").mkdir(parents=True)
+    (src / "feedback" / "a.json").write_text('{"a": 1}')
+    (src / "b.json").write_text('{"b": 2}')
+    subprocess.run(["tar", "czf", str(tmp_path / "x.tgz"), "-C", str(src), "."], check=True)
+    async with running_gateway(config(tmp_path / "gw")) as (gw, c):
+        h = await setup(gw)
+        r = await post(c, {**h, "x-rh-insights-request-id": "dot"}, (tmp_path / "x.tgz").read_bytes())
+        assert r.status_code == 202, r.text
+        st = (await c.get("/api/ingress/v1/track/dot", headers=h)).json()
+    assert st["records"] == 2

@@ -84,10 +84,12 @@ class _Counting:
         return data
 
 
-def _check_name(name: str) -> str:
+def _check_name(name: str, is_dir: bool = False) -> str:
+    """The member's clean relative name (``./a/b.json`` → ``a/b.json``; ``.`` itself, as
+    ``tar czf x.tgz -C dir .`` writes it, is the empty name of a directory)."""
     clean = name.replace("\\", "/")
     parts = [p for p in clean.split("/") if p not in ("", ".")]
-    if not parts or clean.startswith("/") or ".." in parts or (len(clean) > 1 and clean[1] == ":"):
+    if clean.startswith("/") or ".." in parts or (len(clean) > 1 and clean[1] == ":") or (not parts and not is_dir):
         raise ArchiveRefused(f"archive member {name!r} has an unsafe path (absolute, '..' or empty)")
     return "/".join(parts)
 
@@ -114,7 +116,7 @@ def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, limits: Limits, out: 
     out.members += 1
     if out.members > limits.max_members:
         raise ArchiveTooLarge(f"archive has more than {limits.max_members} members")
-    name = _check_name(member.name)
+    name = _check_name(member.name, member.isdir())
     if member.isdir():
         return
     if not member.isfile():

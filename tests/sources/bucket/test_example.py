@@ -13,10 +13,10 @@ def test_example_validates(monkeypatch):
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("SCAN_INTERVAL", raising=False)
     cfg = load_config(EXAMPLE)
-    [src] = cfg.sources
+    src, ldo = cfg.sources
     assert (src.type, src.s3.bucket, src.s3.prefix, src.s3.endpoint) == (
         "bucket", "app-logs", "2025/04", "http://127.0.0.1:8333")
     assert src.scan_interval == 30 and src.location == "s3://app-logs/2025/04"
     assert src.s3.secret_access_key.get_secret_value() == "sk" and "sk" not in repr(src)
-    assert [s.type for s in cfg.sinks] == ["logs"]
-    assert "# ldo:" in EXAMPLE.read_text()
+    assert ldo.type == "ldo"
+    assert [s.type for s in cfg.sinks] == ["logs", "sql", "attachments"]

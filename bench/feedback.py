@@ -46,7 +46,7 @@ import time
 
 from run import BENCH, FEEDBACK_BEGIN, FEEDBACK_END, HOST, LOADGEN_CPU, PATH, SERVER_CPU, http_request, log
 from targets import (
-    TargetBench, Trial, check_args, commands_block, common_options, failures, launch, parser,
+    TargetBench, Trial, check_args, commands_block, common_options, failures, launch, parser, pg_option,
     pin_self, rps_verdict, section_head, wrk_options, wrk_rows, wrk_turns,
 )  # fmt: skip
 
@@ -105,11 +105,15 @@ def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
-async def pin_backends(conn, db: str) -> list[int]:
-    """Move the PostgreSQL backends serving the benchmark's database to SERVER_CPU."""
+async def pin_backends(conn, db: str, cpu: str = SERVER_CPU, done: set[int] | None = None) -> list[int]:
+    """Move the PostgreSQL backends serving the benchmark's database to ``cpu``; with ``done``,
+    only those not in it (which then gains them)."""
     pids = [r[0] for r in await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", db)]
+    pids = [p for p in pids if done is None or p not in done]
     for pid in pids:
-        subprocess.run(["taskset", "-pc", SERVER_CPU, str(pid)], capture_output=True, timeout=10)
+        subprocess.run(["taskset", "-pc", cpu, str(pid)], capture_output=True, timeout=10)
+    if done is not None:
+        done.update(pids)
     return pids
 
 
@@ -362,8 +366,7 @@ class FeedbackBench(TargetBench):
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__)
     p.add_argument("--only", default=",".join(PHASES), help="comma-separated: " + ", ".join(PHASES))
-    p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test",
-                   help="PostgreSQL to connect to; a throwaway database is created next to it")  # fmt: skip
+    pg_option(p)
     p.add_argument("--batches", default="100000,10000", help="items per upsert_feedback call, one way each")
     wrk_options(p)
     common_options(p)

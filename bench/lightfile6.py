@@ -87,7 +87,7 @@ def role(pid: int) -> str:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "?"
-    if "spawn_main" in cmd:
+    if "spawn_main" in cmd or "sluiceway.runtime.worker" in cmd:
         return "HTTP worker"
     if "resource_tracker" in cmd:
         return "multiprocessing resource tracker"

@@ -302,6 +302,12 @@ def common_options(p: argparse.ArgumentParser, repeat: int = 3) -> None:
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")
 
 
+def pg_option(p: argparse.ArgumentParser) -> None:
+    """``--pg-url``, for the scripts that use PostgreSQL (bench/feedback.py, bench/logs.py)."""
+    p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test",
+                   help="PostgreSQL to connect to; throwaway databases are created next to it")  # fmt: skip
+
+
 def parser(doc: str) -> argparse.ArgumentParser:
     class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
         pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -85,4 +86,16 @@ def wait_up(port: int, proc: subprocess.Popen, log: Path, timeout: float = 30) -
     raise AssertionError(f"sluice did not become ready:\n{log.read_text()[-4000:]}")
 
 
-__all__ = ["SLUICE", "eventually", "free_port", "load_config", "make_config", "running_gateway", "spawn", "wait_up"]
+def stop(proc: subprocess.Popen, timeout: float = 60) -> int | None:
+    """SIGTERM a ``sluice`` process and wait; its exit code, or None if it had to be killed."""
+    if proc.poll() is not None:
+        return proc.returncode
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return None
+
+
+__all__ = ["SLUICE", "eventually", "free_port", "load_config", "make_config", "running_gateway", "spawn", "stop", "wait_up"]

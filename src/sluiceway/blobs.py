@@ -32,7 +32,7 @@ from typing import Any
 import uuid_utils
 
 from sluiceway.errors import PayloadTooLarge
-from sluiceway.http.body import ClientDisconnected
+from sluiceway.http.body import body_chunks
 
 FLUSH_BYTES = 1024 * 1024
 # Linux: start writeback of what was just written (without waiting), so the fsync before the
@@ -99,13 +99,8 @@ class BlobSpool:
             raise PayloadTooLarge(f"body of {content_length} bytes exceeds the limit of {limit} bytes")
         w = self.writer(limit)
         try:
-            more = True
-            while more:
-                msg = await receive()
-                if msg["type"] == "http.disconnect":
-                    raise ClientDisconnected()
-                more = msg.get("more_body", False)
-                await w.write(msg.get("body", b""))
+            async for chunk in body_chunks(receive):
+                await w.write(chunk)
             return await w.commit()
         except BaseException:
             w.abort()

@@ -18,7 +18,7 @@ import orjson
 import pytest
 import yaml
 
-from tests.helpers import SLUICE, free_port, spawn, wait_up
+from tests.helpers import SLUICE, free_port, spawn, stop as stop_process, wait_up
 
 pytestmark = pytest.mark.integration
 
@@ -142,13 +142,5 @@ async def test_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, postgres_ur
         assert all(v == 1 for v in seen.values()), "one event stored under two record ids"
         assert len(objects) == len(set(objects)), "duplicate object keys"
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                code = None
-        else:
-            code = proc.returncode
+        code = stop_process(proc)
     assert code == 0, log.read_text()[-4000:]

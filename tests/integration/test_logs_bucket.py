@@ -12,7 +12,6 @@ import asyncio
 import gzip
 import os
 import signal
-import subprocess
 
 import asyncpg
 import orjson
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from sluiceway.objectstore import open_store
-from tests.helpers import eventually, free_port, spawn, wait_up
+from tests.helpers import eventually, free_port, spawn, stop, wait_up
 
 pytestmark = pytest.mark.integration
 TENANT = "logs-it"
@@ -136,13 +135,5 @@ async def test_bucket_to_postgres_survives_kill_9(tmp_path, postgres_url, s3_buc
         assert set(messages) == expected
         assert "Bearer secret" not in rows[0]["raw"]
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                code = None
-        else:
-            code = proc.returncode
+        code = stop(proc)
     assert code == 0, log.read_text()[-4000:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 _SIZE_UNITS = {
     "": 1, "b": 1,
@@ -40,7 +40,18 @@ def parse_duration(value: Any) -> float:
     return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
+def check_name(value: str) -> str:
+    """Stream names, tenant ids, source names: ``[a-z0-9][a-z0-9_-]{0,63}`` (they end up in
+    paths and object keys)."""
+    from sluiceway.record import valid_name
+
+    if not valid_name(value):
+        raise ValueError(f"{value!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
+    return value
+
+
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
+Name = Annotated[str, AfterValidator(check_name)]
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 

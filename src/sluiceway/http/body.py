@@ -4,6 +4,7 @@ gzip, JSON / JSON array / NDJSON with error messages that name the line or offse
 from __future__ import annotations
 
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -34,6 +35,20 @@ def check_media_type(mt: str) -> bool:
         return False
     raise UnsupportedMediaType(
         f"content type {mt!r} is not supported; send application/json or application/x-ndjson")
+
+
+async def body_chunks(receive: Any) -> AsyncIterator[bytes]:
+    """The request body's non-empty chunks as they arrive (for bodies streamed somewhere
+    else than memory); ``ClientDisconnected`` if the client goes away first."""
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            raise ClientDisconnected()
+        chunk = msg.get("body", b"")
+        if chunk:
+            yield chunk
+        if not msg.get("more_body"):
+            return
 
 
 def content_length(headers: dict[bytes, bytes]) -> int | None:

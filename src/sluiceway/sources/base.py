@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
 
-from sluiceway.config.types import StrictModel
+from sluiceway.config.types import Name, StrictModel
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
@@ -24,7 +24,7 @@ class SourceConfigBase(StrictModel):
 
     name: str
     type: str
-    tenant: str = "default"  # tenant of the records this source produces
+    tenant: Name = "default"  # tenant of the records this source produces
 
     def streams(self) -> list[str]:
         """Streams this source writes (for validation of ``server.streams``)."""

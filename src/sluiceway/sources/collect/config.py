@@ -6,15 +6,14 @@ from typing import ClassVar
 
 from pydantic import field_validator, model_validator
 
-from sluiceway.config.types import ByteSize, Duration
+from sluiceway.config.types import ByteSize, Duration, Name
 from sluiceway.logs.decoders import CompressionName, DecoderName
-from sluiceway.record import valid_name
 from sluiceway.sources.base import SourceConfigBase
 
 
 class CollectorConfig(SourceConfigBase):
     background: ClassVar[bool] = True
-    stream: str = "log"  # records go to this stream (payload: the file's record + "_file")
+    stream: Name = "log"  # records go to this stream (payload: the file's record + "_file")
     decoder: DecoderName = "auto"  # auto | ndjson | json_array | json_object
     compression: CompressionName = "auto"  # auto (.gz or gzip magic) | gzip | none
     include: list[str] = ["*"]  # glob patterns on the key (relative to prefix / directory)
@@ -41,13 +40,6 @@ class CollectorConfig(SourceConfigBase):
     def location(self) -> str:
         """What the ``files`` table records as the location (bucket URL or directory)."""
         raise NotImplementedError
-
-    @field_validator("stream")
-    @classmethod
-    def _stream(cls, v: str) -> str:
-        if not valid_name(v):
-            raise ValueError(f"{v!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
-        return v
 
     @field_validator("concurrency", "batch_records", "max_attempts")
     @classmethod

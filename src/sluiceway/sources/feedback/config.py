@@ -6,27 +6,19 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import field_validator
 
-from sluiceway.config.types import ByteSize, Duration, StrictModel
-from sluiceway.record import valid_name
+from sluiceway.config.types import ByteSize, Duration, Name, StrictModel
 from sluiceway.sources.base import SourceConfigBase
 
 
 class DeclaredSource(StrictModel):
     """A source declared in the file: created or refreshed in the store at every start."""
 
-    name: str
+    name: Name
     type: str
     enabled: bool = True
     interval: Duration = 600.0
     settings: dict[str, Any] = {}
     secrets: dict[str, Any] = {}  # values usually ${VARS}; stored encrypted, never shown
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not valid_name(v):
-            raise ValueError(f"{v!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
-        return v
 
     @field_validator("interval")
     @classmethod
@@ -37,16 +29,9 @@ class DeclaredSource(StrictModel):
 
 
 class DeclaredTenant(StrictModel):
-    id: str
+    id: Name
     name: str | None = None
     sources: list[DeclaredSource] = []
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        if not valid_name(v):
-            raise ValueError(f"tenant id {v!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
-        return v
 
 
 class FeedbackSourceConfig(SourceConfigBase):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import field_validator
 
-from sluiceway.config.types import ByteSize, StrictModel, parse_size
+from sluiceway.config.types import ByteSize, Name, StrictModel, parse_size
 from sluiceway.record import valid_name
 from sluiceway.sources.base import SourceConfigBase
 
@@ -33,7 +33,7 @@ class IngressSourceConfig(SourceConfigBase):
     deny_listed_orgids: list[str] = []  # → 403
     tokens: bool = True  # accept sluiceway tokens (Authorization: Bearer); org = the token's tenant
     trust_identity_header: bool = False  # believe x-rh-identity (only behind an authenticating proxy)
-    upload_stream: str = "ingress"  # the stream of the one record per upload (it carries the archive)
+    upload_stream: Name = "ingress"  # the stream of the one record per upload (it carries the archive)
     extract: bool = True  # every JSON document in the archive becomes a record in stream <service>
     archive: ArchiveLimits = ArchiveLimits()
 
@@ -76,13 +76,6 @@ class IngressSourceConfig(SourceConfigBase):
         if not out:
             raise ValueError("at least one mount is needed")
         return out
-
-    @field_validator("upload_stream", "tenant")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not valid_name(v):
-            raise ValueError(f"{v!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
-        return v
 
     def limit_for(self, service: str) -> int:
         return self.max_size_map.get(service, self.max_size)

@@ -19,7 +19,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from sluiceway.blobs import BlobSpool, BlobWriter, SpooledBlob
 from sluiceway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from sluiceway.http.body import ClientDisconnected
+from sluiceway.http.body import body_chunks
 
 FIELD_LIMIT = 64 * 1024
 MAX_PARTS = 16
@@ -86,18 +86,11 @@ async def read_form(receive: Any, content_type: str, spool: BlobSpool,
     parts = 0
     finished = False
     try:
-        more = True
-        while more:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                raise ClientDisconnected()
-            more = msg.get("more_body", False)
-            chunk = msg.get("body", b"")
-            if chunk:
-                try:
-                    parser.write(chunk)
-                except Exception as e:  # python-multipart raises its own errors on bad input
-                    raise BadRequest(f"malformed multipart body: {e}") from None
+        async for chunk in body_chunks(receive):
+            try:
+                parser.write(chunk)
+            except Exception as e:  # python-multipart raises its own errors on bad input
+                raise BadRequest(f"malformed multipart body: {e}") from None
             for kind, value in notes:
                 if kind == "begin":
                     parts += 1

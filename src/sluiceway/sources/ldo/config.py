@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import PrivateAttr, field_validator
 
-from sluiceway.config.types import ByteSize
+from sluiceway.config.types import ByteSize, Name
 from sluiceway.errors import ConfigError
-from sluiceway.record import valid_name
 from sluiceway.sources.base import SourceConfigBase
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ class LdoSourceConfig(SourceConfigBase):
     serve_unprefixed: bool = True  # … and at /ingest/… as well (the original's paths)
     max_file_bytes: ByteSize = 5 * 1024**3  # per upload → 413
     max_metadata_bytes: ByteSize = 1024 * 1024  # the metadata part (and any other small part)
-    stream: str = "ldo"  # the stream of the one record per upload
+    stream: Name = "ldo"  # the stream of the one record per upload
     files_from: str | None = None  # the attachments sink to read files from; default: the only one
     _files_sink: Any = PrivateAttr(default=None)
 
@@ -39,13 +38,6 @@ class LdoSourceConfig(SourceConfigBase):
         v = v.rstrip("/")
         if v and (not v.startswith("/") or "{" in v or "//" in v):
             raise ValueError(f"path_prefix {v!r} must look like /data-ingestion (or be empty)")
-        return v
-
-    @field_validator("stream")
-    @classmethod
-    def _stream(cls, v: str) -> str:
-        if not valid_name(v):
-            raise ValueError(f"{v!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
         return v
 
     def prefixes(self) -> list[str]:

@@ -6,8 +6,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from sluiceway.config.types import ByteSize
-from sluiceway.record import valid_name
+from sluiceway.config.types import ByteSize, Name
 from sluiceway.sources.base import SourceConfigBase
 
 
@@ -17,9 +16,9 @@ class Lightfile6SourceConfig(SourceConfigBase):
 
     type: Literal["lightfile6"] = "lightfile6"
     path_prefix: str = ""  # "" → /usage, /error, /specimen, /health at the root
-    usage_stream: str = "usage"
-    error_stream: str = "error"
-    specimen_stream: str = "specimen"
+    usage_stream: Name = "usage"
+    error_stream: Name = "error"
+    specimen_stream: Name = "specimen"
     raw_lines: bool = False  # payload = the bare report instead of {"user","received_at","report"}
     invalid_json: Literal["reject", "string"] = "reject"  # string: keep non-JSON reports as text
     max_report_bytes: ByteSize = 10 * 1024 * 1024
@@ -32,13 +31,6 @@ class Lightfile6SourceConfig(SourceConfigBase):
         v = v.rstrip("/")
         if v and (not v.startswith("/") or "//" in v or any(c in v for c in "?#{} ")):
             raise ValueError(f"path_prefix {v!r} must look like /some/path (or be empty)")
-        return v
-
-    @field_validator("usage_stream", "error_stream", "specimen_stream", "tenant")
-    @classmethod
-    def _names(cls, v: str) -> str:
-        if not valid_name(v):
-            raise ValueError(f"{v!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
         return v
 
     def streams(self) -> list[str]:

@@ -3,7 +3,7 @@ import gzip
 import pytest
 
 from sluiceway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from sluiceway.http.body import check_media_type, decode_content, parse_events
+from sluiceway.http.body import check_media_type, decode_content, parse_events, parse_events_raw
 
 
 def test_single_object():
@@ -43,6 +43,20 @@ def test_non_object_refused(body):
 def test_ndjson_non_object_line():
     with pytest.raises(BadRequest, match="line 2 is a array"):
         parse_events(b'{"a":1}\n[1]\n', True)
+
+
+def test_ndjson_raw_lines_are_stripped_and_kept():
+    body = b' {"a":1}\r\n\n\t{"b":[2]}  \n'
+    assert parse_events_raw(body, True) == [({"a": 1}, b'{"a":1}'), ({"b": [2]}, b'{"b":[2]}')]
+    assert parse_events_raw(bytearray(body), True) == [({"a": 1}, b'{"a":1}'), ({"b": [2]}, b'{"b":[2]}')]
+
+
+def test_ndjson_lines_are_parsed_one_by_one():
+    # Joined, these lines would be valid JSON holding three objects; on their own they are not.
+    with pytest.raises(BadRequest, match="on line 1,"):
+        parse_events(b'{"a":[{}\n{}]}\n{},{}\n', True)
+    with pytest.raises(BadRequest, match="on line 3,"):
+        parse_events(b'{"a":1}\n\n{"b":\n{"c":3}\n', True)
 
 
 @pytest.mark.parametrize("body", [b"", b"[]", b"\n\n"])

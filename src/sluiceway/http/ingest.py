@@ -36,14 +36,19 @@ def _event_time(event: dict[str, Any]) -> bytes:
     for k in _TIME_KEYS:
         v = event.get(k)
         if type(v) is str:
-            try:
-                if v[-1:] == "Z":
-                    _fromiso(v)  # validates; a parsable "…Z" string has nothing to escape
-                    return b'"%s"' % v.encode()  # already RFC 3339 UTC: keep it as sent
-                return _dumps(parse_time(v).isoformat().replace("+00:00", "Z"))
-            except ValueError:
-                return b"null"
+            return _time_json(v)
     return b"null"
+
+
+def _time_json(v: str) -> bytes:
+    """A time string as the JSON value of ``event_time`` (null when it is not a time)."""
+    try:
+        if v[-1:] == "Z":
+            _fromiso(v)  # validates; a parsable "…Z" string has nothing to escape
+            return b'"%s"' % v.encode()  # already RFC 3339 UTC: keep it as sent
+        return _dumps(parse_time(v).isoformat().replace("+00:00", "Z"))
+    except ValueError:
+        return b"null"
 
 
 def encode_events(events: list[tuple[dict[str, Any], bytes | None]], *, tenant: str, stream: str,
@@ -63,8 +68,17 @@ def encode_events(events: list[tuple[dict[str, Any], bytes | None]], *, tenant: 
     join = b"".join
     out = []
     append = out.append
+    times: dict[str, bytes] = {}  # time string -> JSON value: events of a batch often share it
     for ev, raw in events:
-        append(join((b'{"id":"', str(_uuid7()).encode(), mid, _event_time(ev), b',"payload":',
+        t = b"null"
+        for k in _TIME_KEYS:  # _event_time, inlined and memoised
+            v = ev.get(k)
+            if type(v) is str:
+                t = times.get(v)
+                if t is None:
+                    t = times[v] = _time_json(v)
+                break
+        append(join((b'{"id":"', str(_uuid7()).encode(), mid, t, b',"payload":',
                      raw if raw is not None else _dumps(ev), b"}")))
     return out
 

@@ -76,10 +76,14 @@ def _pg_time(value: str | None) -> datetime | None:
 def _rows(docs: Sequence[dict[str, Any]], time: Any) -> list[tuple[Any, ...]]:
     """Record documents as parameter tuples in ``COLUMNS`` order; ``time`` converts times."""
     dumps = orjson.dumps
+    # Converted times, memoised: the records of a batch share few time strings (one
+    # received_at per request, event times often repeated).
+    memo: dict[str | None, Any] = {}
     return [
         (
             d["id"], d["tenant"], d["stream"], d.get("source") or "",
-            time(d["received_at"]), time(d.get("event_time")),
+            memo[r] if (r := d["received_at"]) in memo else memo.setdefault(r, time(r)),
+            memo[e] if (e := d.get("event_time")) in memo else memo.setdefault(e, time(e)),
             d.get("idempotency_key"), dumps(d.get("payload") or {}).decode(),
             dumps(d.get("attachments") or []).decode(),
         )

@@ -114,3 +114,25 @@ def test_cli_archive(tmp_path):
     r = CliRunner().invoke(app, ["archive", "--table", "nope", "--older-than", "90d", "--data-dir", str(data)])
     assert r.exit_code == 2 and "cannot archive" in r.output
     assert feedback_id  # imported for readers: ids are uuid5 of the identity
+
+
+async def test_scheduled_jobs_archive_and_keep_going(sqlite_store, tmp_path):
+    import asyncio
+
+    from sluiceway.archive.jobs import schedule
+    from tests.helpers import eventually, make_config
+
+    await seed(sqlite_store, 30, 3)
+    cfg = make_config(tmp_path / "data", archive={"jobs": [{"table": "feedback", "older_than": "90d", "every": "1h"},
+                                                            {"table": "ldos", "older_than": "90d"}]})
+    task = asyncio.create_task(schedule(cfg, sqlite_store, first_run_after=0))
+    try:
+        async def archived():
+            return len(await sqlite_store.query_feedback("acme", limit=100)) == 3
+
+        await eventually(archived)
+        assert not task.done()  # still scheduled for the next interval
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert len(archived_ids(tmp_path / "data" / "objects" / "archive")) == 30

@@ -36,10 +36,11 @@ async def run_job(config: "Config", store: "Store", job: "ArchiveJob") -> Archiv
     return summary
 
 
-async def schedule(config: "Config", store: "Store") -> None:
-    """Run every job at its interval, forever (a failed run is logged and retried next time)."""
+async def schedule(config: "Config", store: "Store", first_run_after: float = 60.0) -> None:
+    """Run every job at its interval, forever (a failed run is logged and retried next time);
+    the first runs ``first_run_after`` seconds after start."""
     jobs = config.archive.jobs
-    due = {i: 60.0 for i in range(len(jobs))}  # first run a minute after start
+    due = {i: first_run_after for i in range(len(jobs))}
     while jobs:
         i = min(due, key=due.__getitem__)
         wait = due[i]

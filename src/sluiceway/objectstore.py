@@ -9,7 +9,8 @@ Used by the object-store sink now and by bucket collectors later. What it adds t
   key). The one exception: ``get``/``head`` of a missing key raise ``FileNotFoundError``,
   and ``exists`` answers False;
 - ``put_file`` streams from disk, with a multipart upload above ``MULTIPART_THRESHOLD``
-  (memory stays around ``PART_SIZE * PART_CONCURRENCY``);
+  (memory stays around ``PART_SIZE * PART_CONCURRENCY``); ``open`` streams an object (or a
+  byte range of it) back;
 - content type, content encoding and user metadata are sent where the store keeps them
   (S3) and silently dropped where it cannot (local directories).
 
@@ -281,6 +282,31 @@ class ObjectStore:
             raise
         except Exception as exc:
             raise classify(exc, self._where("get", key)) from exc
+
+    async def open(self, key: str, *, byte_range: tuple[int, int] | None = None,
+                   chunk_size: int = 1024 * 1024) -> tuple[ObjectInfo, AsyncIterator[bytes]]:
+        """Stream ``key`` (or its bytes ``[start, end)``) without holding it whole: the info of
+        the version being read, and its chunks. Missing key: ``FileNotFoundError``; every other
+        failure, also while streaming, is classified."""
+        import obstore
+
+        where = self._where("get", key)
+        try:
+            result = await obstore.get_async(self._inner, self.full_key(key),
+                                             options={"range": byte_range} if byte_range is not None else {})
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise classify(exc, where) from exc
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in result.stream(min_chunk_size=chunk_size):
+                    yield bytes(chunk)
+            except Exception as exc:
+                raise classify(exc, where) from exc
+
+        return self._info(result.meta), chunks()
 
     async def head(self, key: str) -> ObjectInfo:
         """Size, time and ETag of ``key``. Missing key: ``FileNotFoundError``."""

@@ -49,11 +49,3 @@ def config_class(kind: str, name: str) -> type[Any]:
 def implementation(kind: str, name: str) -> type[Any]:
     module, _, impl = _entry(kind, TABLES[kind], name)
     return getattr(importlib.import_module(module), impl)
-
-
-def sink_config_class(name: str) -> type[Any]:
-    return config_class("sink", name)
-
-
-def sink_class(name: str) -> type[Any]:
-    return implementation("sink", name)

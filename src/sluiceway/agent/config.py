@@ -18,7 +18,7 @@ import httpx
 from pydantic import AfterValidator, SecretStr, ValidationError, field_validator
 
 from sluiceway.config.interpolate import interpolate
-from sluiceway.config.loader import _format, read_yaml_file
+from sluiceway.config.loader import format_errors, read_yaml_file
 from sluiceway.config.types import ByteSize, Duration, StrictModel
 from sluiceway.errors import ConfigError
 
@@ -163,7 +163,7 @@ def load_ship_config(path: str | Path | None, env: Mapping[str, str] | None = No
     try:
         return ShipConfig.model_validate(tree)
     except ValidationError as e:
-        lines = _format(e, ShipConfig, "").split("\n")
+        lines = format_errors(e, ShipConfig, "").split("\n")
         for i, item in enumerate(e.errors()):
             key = str(item["loc"][0]) if item["loc"] else ""
             if item["type"] == "missing" and key in REQUIRED and i < len(lines):

@@ -69,7 +69,7 @@ def validate_tree(tree: dict[str, Any]) -> Config:
     try:
         cfg = Config.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(_format(e, Config, "")) from None
+        raise ConfigError(format_errors(e, Config, "")) from None
     cfg.sources = _components("source", raw_sources)
     needed = {t: s.name for s in cfg.sources for t in s.needs_sinks()}
     if raw_sinks is None:
@@ -108,7 +108,7 @@ def _components(kind: str, raw_list: Any) -> list[Any]:
         try:
             item = cls.model_validate(raw)
         except ValidationError as e:
-            raise ConfigError(_format(e, cls, where)) from None
+            raise ConfigError(format_errors(e, cls, where)) from None
         if item.name in names:
             raise ConfigError(f"{where}.name: duplicate {kind} name {item.name!r}")
         names.add(item.name)
@@ -116,7 +116,7 @@ def _components(kind: str, raw_list: Any) -> list[Any]:
     return out
 
 
-def _format(err: ValidationError, model: type[BaseModel], prefix: str) -> str:
+def format_errors(err: ValidationError, model: type[BaseModel], prefix: str) -> str:
     lines = []
     for item in err.errors():
         loc = [str(x) for x in item["loc"]]

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, SecretStr, ValidationError, field_validator
 
-from sluiceway.config.loader import _format
+from sluiceway.config.loader import format_errors
 from sluiceway.config.types import StrictModel
 from sluiceway.errors import ConfigError
 from sluiceway.feedback.connectors import CONNECTORS, connector_class
@@ -65,13 +65,13 @@ def validate_source(type_: str, settings: dict[str, Any], secrets: dict[str, Any
     try:
         s = settings_model.model_validate(settings or {})
     except ValidationError as e:
-        raise ConfigError(_format(e, settings_model, f"{where}settings")) from None
+        raise ConfigError(format_errors(e, settings_model, f"{where}settings")) from None
     if not check_secrets:
         return s.model_dump(mode="json"), {}
     try:
         c = secrets_model.model_validate({k: v for k, v in (secrets or {}).items() if v not in (None, "")})
     except ValidationError as e:
-        raise ConfigError(_format(e, secrets_model, f"{where}secrets")) from None
+        raise ConfigError(format_errors(e, secrets_model, f"{where}secrets")) from None
     return s.model_dump(mode="json"), _plain(c)
 
 

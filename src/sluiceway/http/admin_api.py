@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 from starlette.routing import Route
 
-from sluiceway.config.loader import _format
+from sluiceway.config.loader import format_errors
 from sluiceway.config.types import StrictModel, parse_duration
 from sluiceway.errors import BadRequest, ConfigError, HTTPError, NotFound
 from sluiceway.feedback.sources import check_name, missing_secrets, validate_source
-from sluiceway.http.feedback_api import NAME_RULE, Call, _ok, _q, api_route
-from sluiceway.http.openapi import _err
+from sluiceway.http.control import NAME_RULE, Call, api_route, ok_response, query_param
+from sluiceway.http.openapi import error_response
 from sluiceway.record import valid_name
 from sluiceway.secrets import ENV, SecretBox, mask
 
@@ -195,7 +195,7 @@ async def _body(call: Call, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate(await call.json_object())
     except ValidationError as e:
-        raise BadRequest(_format(e, model, "").replace("\n", "; ")) from None
+        raise BadRequest(format_errors(e, model, "").replace("\n", "; ")) from None
 
 
 # -- handlers -------------------------------------------------------------------------------
@@ -291,7 +291,7 @@ TENANT = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"t
                                            "created_at": {"type": "string", "format": "date-time"}}}
 INTERVAL = {"oneOf": [{"type": "number", "minimum": MIN_INTERVAL}, {"type": "string", "examples": ["10m"]}]}
 SECRETS_IN = {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
-AUTH_ERRORS = {"401": _err("Missing or invalid token"), "403": _err("Token lacks the admin scope")}
+AUTH_ERRORS = {"401": error_response("Missing or invalid token"), "403": error_response("Token lacks the admin scope")}
 
 
 def _op(summary: str, responses: dict[str, Any], body: dict[str, Any] | None = None,
@@ -307,25 +307,25 @@ def _op(summary: str, responses: dict[str, Any], body: dict[str, Any] | None = N
 
 def openapi_paths() -> dict[str, Any]:
     path = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in ("tenant", "name")]
-    one = _ok("The source", SOURCE)
-    missing = _err("Unknown tenant or source")
-    key = _err(f"{ENV} is not set, invalid or cannot open the stored secrets")
-    switch = {"200": one, "400": _err("Enabling a source whose secrets are missing"), "404": missing, "503": key}
+    one = ok_response("The source", SOURCE)
+    missing = error_response("Unknown tenant or source")
+    key = error_response(f"{ENV} is not set, invalid or cannot open the stored secrets")
+    switch = {"200": one, "400": error_response("Enabling a source whose secrets are missing"), "404": missing, "503": key}
     return {
         "/v1/admin/tenants": {
-            "get": _op("List tenants", {"200": _ok("Tenants", {"type": "object", "properties": {
+            "get": _op("List tenants", {"200": ok_response("Tenants", {"type": "object", "properties": {
                 "tenants": {"type": "array", "items": TENANT}}})}),
-            "post": _op("Create a tenant", {"201": _ok("Created", TENANT), "400": _err("Bad id or body"),
-                                            "409": _err("The tenant exists")},
+            "post": _op("Create a tenant", {"201": ok_response("Created", TENANT), "400": error_response("Bad id or body"),
+                                            "409": error_response("The tenant exists")},
                         {"type": "object", "required": ["id"], "properties": {
                             "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
                             "name": {"type": "string"}}})},
         "/v1/admin/sources": {
-            "get": _op("List feedback sources", {"200": _ok("Sources", {"type": "object", "properties": {
-                "sources": {"type": "array", "items": SOURCE}}})}, params=[_q("tenant", "Only this tenant's")]),
+            "get": _op("List feedback sources", {"200": ok_response("Sources", {"type": "object", "properties": {
+                "sources": {"type": "array", "items": SOURCE}}})}, params=[query_param("tenant", "Only this tenant's")]),
             "post": _op("Add a feedback source", {
-                "201": _ok("Added", SOURCE), "400": _err("Invalid settings, secrets, name, type or interval"),
-                "404": _err("Unknown tenant"), "409": _err("The tenant has a source of that name"), "503": key},
+                "201": ok_response("Added", SOURCE), "400": error_response("Invalid settings, secrets, name, type or interval"),
+                "404": error_response("Unknown tenant"), "409": error_response("The tenant has a source of that name"), "503": key},
                 {"type": "object", "required": ["tenant", "name", "type"], "properties": {
                     "tenant": {"type": "string"}, "name": {"type": "string"},
                     "type": {"type": "string", "enum": ["playstore", "x", "discourse", "intercom", "webhook"]},
@@ -336,7 +336,7 @@ def openapi_paths() -> dict[str, Any]:
         },
         "/v1/admin/sources/{tenant}/{name}": {
             "get": _op("One feedback source", {"200": one, "404": missing}, params=path),
-            "patch": _op("Change a feedback source", {"200": one, "400": _err("Invalid change"), "404": missing,
+            "patch": _op("Change a feedback source", {"200": one, "400": error_response("Invalid change"), "404": missing,
                                                        "503": key},
                          {"type": "object", "properties": {"settings": {"type": "object"}, "secrets": SECRETS_IN,
                                                            "enabled": {"type": "boolean"}, "interval": INTERVAL}},

@@ -8,9 +8,11 @@ the hot path does not touch the database per request. A revoked token stops work
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from sluiceway.errors import Forbidden, Unauthorized
+from sluiceway.errors import BadRequest, Forbidden, Unauthorized
+from sluiceway.record import valid_name
 
 if TYPE_CHECKING:
     from sluiceway.store import Store, TokenInfo
@@ -49,6 +51,16 @@ class Authenticator:
         info = await self.token(authorization)
         check(info, scope, tenant)
         return info
+
+
+def requested_tenant(headers: Mapping[bytes, bytes], query: Mapping[str, str] | None, default: str) -> str:
+    """The tenant a request names (``X-Sluice-Tenant``, else ``?tenant=``), else ``default``;
+    400 unless it is a valid tenant id. Whether the token may act for it is ``check``'s."""
+    raw = headers.get(b"x-sluice-tenant")
+    tenant = raw.decode("latin-1") if raw else ((query or {}).get("tenant") or default)
+    if not valid_name(tenant):
+        raise BadRequest(f"tenant id {tenant!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
+    return tenant
 
 
 def check(info: "TokenInfo", scope: str, tenant: str | None = None) -> None:

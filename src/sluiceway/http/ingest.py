@@ -15,7 +15,7 @@ import orjson
 import uuid_utils
 
 from sluiceway.errors import BadRequest, MethodNotAllowed, NotFound
-from sluiceway.http.auth import check
+from sluiceway.http.auth import check, requested_tenant
 from sluiceway.http.body import check_media_type, content_length, decode_content, media_type, parse_events_raw, read_body
 from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.responses import send_json
@@ -29,15 +29,6 @@ _uuid7 = uuid_utils.uuid7
 _fromiso = datetime.fromisoformat
 _TIME_KEYS = ("event_time", "timestamp", "time")
 ROUTE = "/v1/streams/{stream}/events"
-
-
-def _event_time(event: dict[str, Any]) -> bytes:
-    """The event's own time (``event_time``, ``timestamp`` or ``time``) as a JSON value."""
-    for k in _TIME_KEYS:
-        v = event.get(k)
-        if type(v) is str:
-            return _time_json(v)
-    return b"null"
 
 
 def _time_json(v: str) -> bytes:
@@ -71,7 +62,7 @@ def encode_events(events: list[tuple[dict[str, Any], bytes | None]], *, tenant: 
     times: dict[str, bytes] = {}  # time string -> JSON value: events of a batch often share it
     for ev, raw in events:
         t = b"null"
-        for k in _TIME_KEYS:  # _event_time, inlined and memoised
+        for k in _TIME_KEYS:  # the event's own time, memoised per distinct string
             v = ev.get(k)
             if type(v) is str:
                 t = times.get(v)
@@ -116,15 +107,10 @@ class StreamEvents:
             raise NotFound(f"unknown stream {stream!r}; configured streams: {', '.join(sorted(allowed))}")
 
     def _tenant(self, headers: dict[bytes, bytes], scope: dict[str, Any], default: str) -> str:
-        raw = headers.get(b"x-sluice-tenant")
-        if raw is None and scope.get("query_string"):
-            q = parse_qs(scope["query_string"].decode("latin-1"))
-            raw = q.get("tenant", [None])[0]  # type: ignore[list-item]
-            raw = raw.encode() if raw else None
-        tenant = raw.decode("latin-1") if raw else default
-        if not valid_name(tenant):
-            raise BadRequest(f"tenant id {tenant!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
-        return tenant
+        query = None
+        if b"x-sluice-tenant" not in headers and scope.get("query_string"):  # parsed only when needed
+            query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
+        return requested_tenant(headers, query, default)
 
     async def ingest(self, scope, headers, receive, send, stream, request_id) -> tuple[int, str]:
         gw = self.gw
@@ -169,8 +155,8 @@ class StreamEvents:
         tenant = self._tenant(headers, scope, token.tenant)
         check(token, "read", tenant)
         q = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
-        since = _time_param(q, "since")
-        until = _time_param(q, "until")
+        since = time_param(q, "since")
+        until = time_param(q, "until")
         try:
             limit = int(q.get("limit", "100"))
         except ValueError:
@@ -178,7 +164,7 @@ class StreamEvents:
         if not 1 <= limit <= 1000:
             raise BadRequest("limit must be an integer between 1 and 1000")
         cursor = q.get("cursor") or None
-        if cursor is not None and not _is_uuid(cursor):
+        if cursor is not None and not is_uuid(cursor):
             raise BadRequest("cursor is not valid; pass the next_cursor of a previous page")
         rows = await gw.store.query_records(tenant, stream, since=since, until=until, after_id=cursor, limit=limit + 1)
         more = len(rows) > limit
@@ -187,7 +173,7 @@ class StreamEvents:
         return 200, tenant
 
 
-def _time_param(q: dict[str, str], name: str) -> datetime | None:
+def time_param(q: dict[str, str], name: str) -> datetime | None:
     v = q.get(name)
     if not v:
         return None
@@ -197,7 +183,7 @@ def _time_param(q: dict[str, str], name: str) -> datetime | None:
         raise BadRequest(f"{name} must be an RFC 3339 time such as 2026-01-31T00:00:00Z, got {v!r}") from None
 
 
-def _is_uuid(v: str) -> bool:
+def is_uuid(v: str) -> bool:
     try:
         uuid_utils.UUID(v)
     except ValueError:

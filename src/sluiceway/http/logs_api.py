@@ -4,7 +4,7 @@ Filters: ``since`` (inclusive) and ``until`` (exclusive) on the line's time, ``l
 minimum: a pino name such as ``warn`` or a number such as ``40``), ``hostname``,
 ``context``, ``q`` (case-insensitive text in the message). Oldest first by ``(time, id)``;
 ``next_cursor`` is that pair, opaque. A token reads its own tenant; an admin token may name
-another with ``?tenant=`` or ``X-Sluice-Tenant``. The frame is the feedback API's.
+another with ``?tenant=`` or ``X-Sluice-Tenant``. The frame is ``http.control``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import Route
 
 from sluiceway.errors import BadRequest
-from sluiceway.http.feedback_api import (
-    TENANT_Q, TIME, Call, _get, _limit, _ok, _plain, _q, _text, _time_param, api_route, decode_cursor,
-    encode_cursor, LIMIT,
+from sluiceway.http.control import (
+    LIMIT, TENANT_Q, TIME, Call, api_route, decode_cursor, encode_cursor, get_operation, limit_param, ok_response,
+    query_param, text_param,
 )
+from sluiceway.http.ingest import time_param
 from sluiceway.logs.pino import LEVELS, severity
 
 if TYPE_CHECKING:
@@ -37,14 +38,14 @@ def _level(q: dict[str, str]) -> int | None:
 async def list_logs(call: Call) -> tuple[int, Any]:
     tenant = await call.acting_tenant("read")
     q = call.query
-    limit = _limit(q)
+    limit = limit_param(q)
     rows = await call.gw.store.query_logs(
-        tenant, since=_time_param(q, "since"), until=_time_param(q, "until"), min_severity=_level(q),
-        hostname=q.get("hostname") or None, context=q.get("context") or None, q=_text(q),
+        tenant, since=time_param(q, "since"), until=time_param(q, "until"), min_severity=_level(q),
+        hostname=q.get("hostname") or None, context=q.get("context") or None, q=text_param(q),
         after=decode_cursor(q.get("cursor")), limit=limit + 1)
     more = len(rows) > limit
-    rows = [_plain(r) for r in rows[:limit]]
-    cursor = encode_cursor({"created_at": rows[-1]["time"], "id": rows[-1]["id"]}) if more else None
+    rows = rows[:limit]
+    cursor = encode_cursor(rows[-1]["time"], rows[-1]["id"]) if more else None
     return 200, {"logs": rows, "next_cursor": cursor}
 
 
@@ -64,13 +65,13 @@ ROW = {"type": "object", "properties": {
 
 
 def openapi_paths() -> dict[str, Any]:
-    return {"/v1/logs": _get(
+    return {"/v1/logs": get_operation(
         "Query log lines (oldest first)", "Needs the `read` scope. Headers authorization and cookie are redacted.",
-        [TENANT_Q, _q("since", "Inclusive, on time", TIME), _q("until", "Exclusive, on time", TIME),
-         _q("level", "Minimum level: trace, debug, info, warn, error, fatal or a pino number"),
-         _q("hostname", "Exact hostname"), _q("context", "Exact Nest logger context"),
-         _q("q", "Case-insensitive text in the message"), LIMIT,
-         _q("cursor", "next_cursor of the previous page (opaque)")],
-        _ok("A page", {"type": "object", "required": ["logs", "next_cursor"], "properties": {
+        [TENANT_Q, query_param("since", "Inclusive, on time", TIME), query_param("until", "Exclusive, on time", TIME),
+         query_param("level", "Minimum level: trace, debug, info, warn, error, fatal or a pino number"),
+         query_param("hostname", "Exact hostname"), query_param("context", "Exact Nest logger context"),
+         query_param("q", "Case-insensitive text in the message"), LIMIT,
+         query_param("cursor", "next_cursor of the previous page (opaque)")],
+        ok_response("A page", {"type": "object", "required": ["logs", "next_cursor"], "properties": {
             "logs": {"type": "array", "items": ROW}, "next_cursor": {"type": ["string", "null"]}}}),
         e400="Bad parameter (named in detail)", e403="Token lacks read or belongs to another tenant")}

@@ -11,7 +11,8 @@ from sluiceway import __version__
 ERROR = {"$ref": "#/components/schemas/Error"}
 
 
-def _err(desc: str) -> dict[str, Any]:
+def error_response(desc: str) -> dict[str, Any]:
+    """An OpenAPI response of the JSON error shape ``{"error", "detail"}``."""
     return {"description": desc, "content": {"application/json": {"schema": ERROR}}}
 
 
@@ -74,13 +75,13 @@ def _core_spec() -> dict[str, Any]:
                     "responses": {
                         "202": {"description": "Durably accepted",
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
-                        "400": _err("Malformed JSON (names line/offset), a non-object event, a bad stream name"),
-                        "401": _err("Missing or invalid token"),
-                        "403": _err("Token lacks the scope or belongs to another tenant"),
-                        "404": _err("Unknown stream when streams are restricted"),
-                        "413": _err("Body over the limit (also after decompression)"),
-                        "415": _err("Unsupported content type or encoding"),
-                        "503": _err("Journal full; retry after the Retry-After header"),
+                        "400": error_response("Malformed JSON (names line/offset), a non-object event, a bad stream name"),
+                        "401": error_response("Missing or invalid token"),
+                        "403": error_response("Token lacks the scope or belongs to another tenant"),
+                        "404": error_response("Unknown stream when streams are restricted"),
+                        "413": error_response("Body over the limit (also after decompression)"),
+                        "415": error_response("Unsupported content type or encoding"),
+                        "503": error_response("Journal full; retry after the Retry-After header"),
                     },
                 },
                 "get": {
@@ -97,8 +98,8 @@ def _core_spec() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "A page of events",
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventPage"}}}},
-                        "400": _err("Bad parameter"), "401": _err("Missing or invalid token"),
-                        "403": _err("Token lacks the read scope or belongs to another tenant"),
+                        "400": error_response("Bad parameter"), "401": error_response("Missing or invalid token"),
+                        "403": error_response("Token lacks the read scope or belongs to another tenant"),
                     },
                 },
             },

@@ -24,6 +24,3 @@ async def send_json(send: Any, status: int, body: Any, headers: Mapping[str, str
 def error_body(err: HTTPError) -> bytes:
     return orjson.dumps({"error": err.code, "detail": err.detail})
 
-
-async def send_error(send: Any, err: HTTPError) -> None:
-    await send_json(send, err.status, error_body(err), err.headers)

@@ -24,6 +24,7 @@ likewise (``.gz`` → gzip; ``auto`` also recognises the gzip magic bytes).
 
 from __future__ import annotations
 
+import abc
 import codecs
 import json
 import zlib
@@ -97,15 +98,17 @@ class Decompressor:
 
 # -- decoders -----------------------------------------------------------------------------
 
-class Decoder:
+class Decoder(abc.ABC):
     def __init__(self, max_item_bytes: int = 16 * 1024 * 1024):
         self.max_item_bytes = max_item_bytes
 
+    @abc.abstractmethod
     def feed(self, data: bytes) -> list[Out]:
-        raise NotImplementedError
+        """Items (or bad lines) completed by ``data``."""
 
+    @abc.abstractmethod
     def finish(self) -> list[Out]:
-        raise NotImplementedError
+        """Whatever the end of the input completes."""
 
 
 def _parse_line(line: bytes, n: int) -> Out:

@@ -26,7 +26,7 @@ log = get_logger("sluiceway.deliveries")
 def build_sinks(config: "Config", store: "Store") -> list[tuple["Sink", object]]:
     ctx = SinkContext(data_dir=config.data_dir, store=store,
                       attachment_sinks=tuple(c.name for c in config.sinks if c.type == "attachments"))
-    return [(registry.sink_class(c.type)(c.name, c, ctx), c) for c in config.sinks]
+    return [(registry.implementation("sink", c.type)(c.name, c, ctx), c) for c in config.sinks]
 
 
 class DeliveryManager:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import ClassVar
 
 from pydantic import field_validator, model_validator
@@ -37,9 +38,9 @@ class CollectorConfig(SourceConfigBase):
         return ["logs"] if self.stream == "log" else []
 
     @property
+    @abc.abstractmethod
     def location(self) -> str:
         """What the ``files`` table records as the location (bucket URL or directory)."""
-        raise NotImplementedError
 
     @field_validator("concurrency", "batch_records", "max_attempts")
     @classmethod

@@ -27,7 +27,6 @@ import orjson
 from sluiceway.http.ingest import now_rfc3339
 from sluiceway.logs.decoders import Bad, FileDecoder
 from sluiceway.logs.pino import PROVENANCE, record_time
-from sluiceway.objectstore import classify
 from sluiceway.record import UTC
 
 if TYPE_CHECKING:
@@ -59,25 +58,8 @@ async def open_object(store: "ObjectStore", key: str, chunk_bytes: int
                       ) -> tuple[str, datetime, AsyncIterator[bytes]]:
     """``(version, modified, chunks)`` of ``key`` as read now (the version that was read, not
     the listed one, names the records). Missing: ``FileNotFoundError``."""
-    import obstore
-
-    where = f"get {key!r} from {store.kind} {store.description}"
-    try:
-        result = await obstore.get_async(store._inner, store.full_key(key))  # noqa: SLF001 - streamed get
-    except FileNotFoundError:
-        raise
-    except Exception as exc:
-        raise classify(exc, where) from exc
-    meta = result.meta
-
-    async def chunks() -> AsyncIterator[bytes]:
-        try:
-            async for c in result.stream(min_chunk_size=chunk_bytes):
-                yield c
-        except Exception as exc:
-            raise classify(exc, where) from exc
-
-    return version_of(meta.get("e_tag"), int(meta["size"]), meta["last_modified"]), meta["last_modified"], chunks()
+    info, chunks = await store.open(key, chunk_size=chunk_bytes)
+    return version_of(info.etag, info.size, info.last_modified), info.last_modified, chunks
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import TYPE_CHECKING
 
 from sluiceway.sources.base import Source
@@ -12,14 +13,15 @@ if TYPE_CHECKING:
     from sluiceway.sources.collect.config import CollectorConfig
 
 
-class CollectorSource(Source):
+class CollectorSource(Source, abc.ABC):
     """Subclasses say where the files are (``objects``); the rest is shared."""
 
     config: "CollectorConfig"
     collector: "Collector | None" = None
 
+    @abc.abstractmethod
     def objects(self) -> "ObjectStore":
-        raise NotImplementedError
+        """The store the files are listed and read from."""
 
     def build(self) -> "Collector":
         from sluiceway.sources.collect.collector import Collector

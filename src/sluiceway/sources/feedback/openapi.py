@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-_E = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+from sluiceway.http.openapi import error_response
 
 
-def _err(d: str) -> dict[str, Any]:
-    return {**_E, "description": d}
 
 
 def webhook_paths() -> dict[str, Any]:
@@ -24,14 +22,14 @@ def webhook_paths() -> dict[str, Any]:
                            "topics are acknowledged and ignored; a notification id is accepted once.",
             "parameters": [tenant, {"name": "X-Hub-Signature", "in": "header", "required": True,
                                     "schema": {"type": "string"}}],
-            "responses": {"200": ok, "400": _err("Invalid JSON"), "401": _err("Missing or wrong signature"),
-                          "404": _err("Unknown tenant or no Intercom source"), "413": _err("Body too large")}}},
+            "responses": {"200": ok, "400": error_response("Invalid JSON"), "401": error_response("Missing or wrong signature"),
+                          "404": error_response("Unknown tenant or no Intercom source"), "413": error_response("Body too large")}}},
         "/webhook/{source}/{tenant}": {"post": {
             "summary": "Generic signed webhook: one feedback item or an array of them", "security": [],
             "description": "The tenant's `webhook` source named {source} says how the body is signed (algorithm, "
                            "header, prefix). Items: external_id (or id), body (or text), author, rating, language, "
                            "created_at, updated_at; other keys go to metadata.",
             "parameters": [{"name": "source", "in": "path", "required": True, "schema": {"type": "string"}}, tenant],
-            "responses": {"200": ok, "400": _err("Invalid JSON or item"), "401": _err("Missing or wrong signature"),
-                          "404": _err("Unknown tenant or source")}}},
+            "responses": {"200": ok, "400": error_response("Invalid JSON or item"), "401": error_response("Missing or wrong signature"),
+                          "404": error_response("Unknown tenant or source")}}},
     }

@@ -62,7 +62,6 @@ class Contents:
     invalid: list[dict[str, str]] = field(default_factory=list)  # {"file", "error"}
     skipped: list[str] = field(default_factory=list)
     members: int = 0
-    uncompressed: int = 0
 
 
 class _Counting:
@@ -108,7 +107,6 @@ def extract(path: Path, limits: Limits = Limits()) -> Contents:
                     _member(tar, member, limits, out)
         except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
             raise ArchiveRefused(f"not a readable tar or gzip tar archive: {e}") from None
-    out.uncompressed = stream.count
     return out
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERR = {"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+from sluiceway.http.openapi import error_response
 
 
-def _err(desc: str) -> dict[str, Any]:
-    return {**_ERR, "description": desc}
 
 
 def ingress_paths(mounts: list[str]) -> dict[str, Any]:
@@ -31,18 +29,18 @@ def ingress_paths(mounts: list[str]) -> dict[str, Any]:
                     "type": "object", "properties": {"account_number": {"type": "string"},
                                                      "org_id": {"type": "string"}}}}}}}},
             "200": {"description": "Test request (form field test=test, or JSON {\"test\":\"test\"})"},
-            "400": _err("No file/upload part, malformed multipart, bad identity, or a refused archive "
+            "400": error_response("No file/upload part, malformed multipart, bad identity, or a refused archive "
                         "(unsafe member path, link, device, not a tar)"),
-            "401": _err("Missing or invalid token"), "403": _err("Org deny-listed"),
-            "413": _err("Over the service's size limit, or the archive expands past its limits"),
-            "415": _err("File part content type unparsable or service not allowed"),
-            "503": _err("Journal full; retry after Retry-After"),
+            "401": error_response("Missing or invalid token"), "403": error_response("Org deny-listed"),
+            "413": error_response("Over the service's size limit, or the archive expands past its limits"),
+            "415": error_response("File part content type unparsable or service not allowed"),
+            "503": error_response("Journal full; retry after Retry-After"),
         },
     }}
     track = {"get": {
         "summary": "Status of an upload: accepted or rejected (why), records extracted, delivery per sink",
         "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "Status"}, "404": _err("Unknown request id (or another tenant's)")},
+        "responses": {"200": {"description": "Status"}, "404": error_response("Unknown request id (or another tenant's)")},
     }}
     out: dict[str, Any] = {}
     for m in mounts:

@@ -244,7 +244,7 @@ class IngressReceiver(Source):
             row = await gw.store.get_upload(request_id)
             if row is None or row["tenant"] != tenant:
                 raise NotFound(f"no upload with request id {request_id!r}")
-            await send_json(send, 200, await track_status(row, gw))
+            await send_json(send, 200, await track_status(row, gw, self.config.upload_stream))
             return 200, tenant, None
 
         await run_endpoint(gw, "/track/{request_id}", scope, send, handle)

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
 
 
-async def track_status(row: dict[str, Any], gw: "Gateway") -> dict[str, Any]:
+async def track_status(row: dict[str, Any], gw: "Gateway", upload_stream: str) -> dict[str, Any]:
+    """``row`` of the ``uploads`` table; ``upload_stream`` holds the upload's own record."""
     info = row["info"]
     out: dict[str, Any] = {
         "request_id": row["request_id"], "status": row["status"], "http_status": row["http_status"],
@@ -23,7 +24,7 @@ async def track_status(row: dict[str, Any], gw: "Gateway") -> dict[str, Any]:
     if row["status"] != "accepted" or row["partition"] is None:
         return out
     part, first, last = row["partition"], row["first_offset"], row["last_offset"]
-    relevant = {info.get("service")} | _upload_streams(gw)
+    relevant = {info.get("service"), upload_stream}
     dead = await gw.store.dead_letter_counts(part, first, last)
     sinks: dict[str, str] = {}
     for cfg in gw.config.sinks:
@@ -37,7 +38,3 @@ async def track_status(row: dict[str, Any], gw: "Gateway") -> dict[str, Any]:
     out["sinks"] = sinks
     out["delivered"] = all(v == "delivered" for v in sinks.values())
     return out
-
-
-def _upload_streams(gw: "Gateway") -> set[str]:
-    return {getattr(s.config, "upload_stream", None) for s in gw.sources} - {None}

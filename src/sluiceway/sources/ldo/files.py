@@ -118,8 +118,6 @@ class Files:
                        "not in the blob spool (see sluice deadletters list)")
 
     async def _from_store(self, row: dict[str, Any], start: int, end: int, head: bool) -> AsyncIterator[bytes]:
-        import obstore
-
         store = self.sink.store
         key = row["object_key"]
         with store_errors(f"reading {key!r}"):
@@ -127,17 +125,8 @@ class Files:
                 await store.head(key)
                 return _empty()
             whole = (start, end) == (0, row["size_bytes"])
-            try:
-                # ObjectStore has no ranged, streamed get: obstore's, with its error classification.
-                result = await obstore.get_async(store._inner, store.full_key(key),
-                                                 options={} if whole else {"range": (start, end)})
-            except FileNotFoundError:
-                raise
-            except Exception as e:
-                from sluiceway.objectstore import classify
-
-                raise classify(e, f"get {key!r}") from e
-        return _stream(result.stream(min_chunk_size=CHUNK))
+            _, chunks = await store.open(key, byte_range=None if whole else (start, end), chunk_size=CHUNK)
+        return chunks
 
     async def delete(self, row: dict[str, Any]) -> None:
         """Remove the object; 409 while the file waits in the spool (the sink would store it
@@ -186,11 +175,6 @@ async def send_file(send: Any, row: dict[str, Any], files: Files, headers: dict[
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield  # pragma: no cover
-
-
-async def _stream(chunks: Any) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        yield bytes(chunk)
 
 
 async def _read_file(f: Any, start: int, end: int, head: bool) -> AsyncIterator[bytes]:

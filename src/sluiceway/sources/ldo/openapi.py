@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_ERR = {"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+from sluiceway.http.openapi import error_response
+
 _ID = [{"name": "ldo_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
-
-def _err(desc: str) -> dict[str, Any]:
-    return {**_ERR, "description": desc}
 
 
 def _obj(**props: str) -> dict[str, Any]:
@@ -29,10 +27,10 @@ UPLOAD = {"post": {
     "responses": {
         "200": {"description": "Ingested (or, with a known ldo_id, the existing entry: Idempotent-Replayed: true)",
                 **_obj(id="string", status="string", message="string", size_bytes="integer")},
-        "400": _err("metadata is not JSON or not an object; bad ldo_id; malformed multipart"),
-        "401": _err("Missing or invalid token"), "403": _err("Token lacks the ingest scope"),
-        "413": _err("File over max_file_bytes"), "415": _err("Not multipart/form-data"),
-        "422": _err("No metadata part"), "503": _err("Journal full; retry after Retry-After"),
+        "400": error_response("metadata is not JSON or not an object; bad ldo_id; malformed multipart"),
+        "401": error_response("Missing or invalid token"), "403": error_response("Token lacks the ingest scope"),
+        "413": error_response("File over max_file_bytes"), "415": error_response("Not multipart/form-data"),
+        "422": error_response("No metadata part"), "503": error_response("Journal full; retry after Retry-After"),
     },
 }}
 LIST = {"get": {
@@ -41,22 +39,22 @@ LIST = {"get": {
                    {"name": "limit", "in": "query",
                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
     "responses": {"200": {"description": "{total, ldos: [{id, status, filename, created_at, size_bytes, metadata}]}"},
-                  "400": _err("Bad skip or limit")},
+                  "400": error_response("Bad skip or limit")},
 }}
 STATUS = {"get": {"summary": "One LDO", "parameters": _ID,
-                  "responses": {"200": {"description": "The LDO"}, "404": _err("Unknown (or another tenant's)")}}}
+                  "responses": {"200": {"description": "The LDO"}, "404": error_response("Unknown (or another tenant's)")}}}
 FILE = {"get": {
     "summary": "The LDO's file, streamed; one Range (bytes=a-b, a-, -n) → 206",
     "parameters": [*_ID, {"name": "Range", "in": "header", "schema": {"type": "string"}}],
     "responses": {"200": {"description": "The file (ETag = sha256)"}, "206": {"description": "A byte range"},
                   "304": {"description": "If-None-Match matched"},
-                  "404": _err("Unknown LDO, no file, or the file is not available"),
-                  "416": _err("Range outside the file"), "503": _err("Object store unavailable")},
+                  "404": error_response("Unknown LDO, no file, or the file is not available"),
+                  "416": error_response("Range outside the file"), "503": error_response("Object store unavailable")},
 }}
 DELETE = {"delete": {
     "summary": "Delete an LDO and its object (token scope: ingest or admin)", "parameters": _ID,
-    "responses": {"200": {"description": "{id, message}"}, "404": _err("Unknown (or another tenant's)"),
-                  "409": _err("The file is not delivered to the object store yet; retry later")},
+    "responses": {"200": {"description": "{id, message}"}, "404": error_response("Unknown (or another tenant's)"),
+                  "409": error_response("The file is not delivered to the object store yet; retry later")},
 }}
 
 

@@ -25,12 +25,11 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validat
 
 from sluiceway.config.blocks import check_bucket
 from sluiceway.config.interpolate import interpolate
-from sluiceway.config.loader import _format, read_yaml_file, validate_tree
+from sluiceway.config.loader import format_errors, read_yaml_file, validate_tree
 from sluiceway.config.model import Config
 from sluiceway.config.types import ByteSize, Duration, StrictModel
 from sluiceway.errors import ConfigError
 
-DEFAULT_PATH = Path("/etc/lightfile6/config.yml")
 DEFAULT_CACHE_DIR = Path("/var/lib/lightfile6-insights-gateway")
 ENV_PREFIX = "LIGHTFILE6_"
 DEFAULT_INTERVAL = 600.0
@@ -101,7 +100,7 @@ def load_file(path: str | Path, env: Mapping[str, str]) -> Lightfile6File:
     try:
         return Lightfile6File.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(f"{p}:\n" + _format(e, Lightfile6File, "")) from None
+        raise ConfigError(f"{p}:\n" + format_errors(e, Lightfile6File, "")) from None
 
 
 def _env_keys(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:

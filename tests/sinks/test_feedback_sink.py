@@ -80,3 +80,23 @@ async def test_delivery_dead_letters_only_the_refused_records(tmp_path, sqlite_s
     dead = await sqlite_store.list_dead_letters(sink="fb")
     assert len(dead) == 1 and dead[0]["offset"] == 2 and "not a feedback item" in dead[0]["error"]
     assert len(await rows(sqlite_store, "acme")) == 1
+
+
+async def test_upsert_in_several_chunks_counts_and_last_wins(any_store, monkeypatch):
+    """PostgreSQL stages and upserts a call chunk by chunk (overlapping the next chunk's rows
+    with the statement); the result is the same as one statement, on SQLite as well."""
+    from sluiceway.store import feedback as fb
+
+    monkeypatch.setattr(fb, "PIPELINE_ROWS", 3)
+
+    def payload(ext: str, body: str) -> tuple[str, dict]:
+        return "acme", item(ext, body).payload("acme")
+
+    assert await any_store.upsert_feedback([payload(f"c{i}", "v1") for i in range(8)]) == 8
+    # 4 edits, 4 unchanged, 2 new, and one identity twice in the call (the last one wins)
+    call = [payload(f"c{i}", "v2" if i % 2 else "v1") for i in range(8)] + [payload("c8", "new"), payload("c9", "x")]
+    call.append(payload("c9", "y"))
+    assert await any_store.upsert_feedback(call) == 6
+    got = {r["external_id"]: r["body"] for r in await rows(any_store, "acme")}
+    assert got == {**{f"c{i}": "v2" if i % 2 else "v1" for i in range(8)}, "c8": "new", "c9": "y"}
+    assert await any_store.upsert_feedback(call) == 0

@@ -14,7 +14,7 @@ async def _tables(store: Store) -> set[str]:
 
 
 def test_head_revision_is_packaged() -> None:
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 async def test_open_migrates_to_head(any_store: Store) -> None:
@@ -139,3 +139,11 @@ def test_upgrade_from_0001_keeps_data(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     assert upgrade(url, "0001") == "0001"
     assert upgrade(url) == head_revision()
+
+
+async def test_feedback_leaves_room_for_hot_updates_on_postgresql(any_store: Store) -> None:
+    if any_store.dialect != "postgresql":
+        return  # SQLite has no fill factor
+    async with any_store.engine.connect() as conn:
+        options = (await conn.exec_driver_sql("SELECT reloptions FROM pg_class WHERE relname = 'feedback'")).scalar()
+    assert "fillfactor=70" in options

@@ -3,16 +3,21 @@
 ``upsert_feedback`` inserts new items, updates changed ones (an edited review, a replied
 conversation) and writes nothing for unchanged ones: ``ON CONFLICT (identity) DO UPDATE …
 WHERE <any content column> IS DISTINCT FROM excluded.<column>`` on both PostgreSQL and
-SQLite (``IS NOT`` there). PostgreSQL bulk loads go through a staging table with COPY.
+SQLite (``IS NOT`` there). PostgreSQL bulk loads go through a staging table with COPY, in
+chunks whose statements overlap the building of the next chunk's rows; migration 0006 leaves
+room in the table's pages so edits are HOT updates.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -24,15 +29,24 @@ CONTENT = ("author", "body", "rating", "language", "created_at", "updated_at", "
 IDENTITY = ("tenant_id", "source_type", "source_instance", "external_id")
 
 
-def _row(tenant: str, p: dict[str, Any], fetched_at: datetime) -> dict[str, Any]:
-    return {
-        "id": p["id"], "tenant_id": tenant, "source_type": p["source_type"],
-        "source_instance": p.get("source_instance") or "", "external_id": str(p["external_id"]),
-        "author": p.get("author"), "body": p.get("body"), "rating": p.get("rating"), "language": p.get("language"),
-        "created_at": parse_time(p["created_at"]),
-        "updated_at": parse_time(p["updated_at"]) if p.get("updated_at") else None,
-        "fetched_at": fetched_at, "metadata": p.get("metadata") or {},
-    }
+def _values(tenant: str, p: dict[str, Any], fetched_at: datetime, meta: Callable[[dict], Any] = dict) -> tuple:
+    """One row in ``COLUMNS`` order; ``meta`` turns the metadata object into the column's value."""
+    updated = p.get("updated_at")
+    return (p["id"], tenant, p["source_type"], p.get("source_instance") or "", str(p["external_id"]),
+            p.get("author"), p.get("body"), p.get("rating"), p.get("language"), parse_time(p["created_at"]),
+            parse_time(updated) if updated else None, meta(p.get("metadata") or {}), fetched_at)  # fmt: skip
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _latest(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """The last ``(tenant, payload)`` of each identity, in first-seen order."""
+    latest: dict[tuple, tuple[str, dict[str, Any]]] = {}
+    for tenant, p in items:
+        latest[(tenant, p["source_type"], p.get("source_instance") or "", str(p["external_id"]))] = (tenant, p)
+    return list(latest.values())
 
 
 def public(row: Any) -> dict[str, Any]:
@@ -68,33 +82,50 @@ def _upsert(insert_stmt: Any) -> Any:
 _PG_UPSERT = _upsert(pg_insert(feedback).from_select(list(COLUMNS), sa.select(*_staging.c)))
 
 
+_PG_UPSERT_SQL = str(_PG_UPSERT.compile(dialect=postgresql.dialect()))
+PIPELINE_ROWS = 10_000  # rows per staged statement; the next chunk is built while PostgreSQL runs one
+
+
 class FeedbackMixin(StoreBase):
     async def upsert_feedback(self, items: list[tuple[str, dict[str, Any]]], fetched_at: datetime | None = None) -> int:
         """``(tenant, payload)`` pairs → rows written (new or changed). Unchanged items write
         nothing; within one call the last payload of an identity wins."""
         fetched_at = fetched_at or utcnow()
-        rows: dict[tuple, dict[str, Any]] = {}
-        for tenant, p in items:
-            r = _row(tenant, p, fetched_at)
-            rows[tuple(r[k] for k in IDENTITY)] = r
-        if not rows:
+        latest = _latest(items)
+        if not latest:
             return 0
         if self.dialect == "postgresql":
-            return await self._upsert_pg(list(rows.values()))
+            return await self._upsert_pg(latest, fetched_at)
         written = 0
         async with self.engine.begin() as conn:
-            for chunk in chunked(list(rows.values()), 500):
-                written += max((await conn.execute(_upsert(sqlite_insert(feedback).values(chunk)))).rowcount, 0)
+            for chunk in chunked(latest, 500):
+                rows = [dict(zip(COLUMNS, _values(t, p, fetched_at))) for t, p in chunk]
+                written += max((await conn.execute(_upsert(sqlite_insert(feedback).values(rows)))).rowcount, 0)
         return written
 
-    async def _upsert_pg(self, rows: list[dict[str, Any]]) -> int:
-        dumps = orjson.dumps
-        tuples = [tuple(dumps(r[c]).decode() if c == "metadata" else r[c] for c in COLUMNS) for r in rows]
+    async def _upsert_pg(self, latest: list[tuple[str, dict[str, Any]]], fetched_at: datetime) -> int:
+        """One transaction: per chunk, COPY into the temp staging table, then the upsert
+        statement from it. While PostgreSQL runs a chunk's statement this process builds the
+        next chunk's rows (parsing times, encoding metadata), so the two overlap."""
+
+        def rows(chunk: list[tuple[str, dict[str, Any]]]) -> list[tuple]:
+            return [_values(t, p, fetched_at, _json_text) for t, p in chunk]
+
+        chunks = chunked(latest, PIPELINE_ROWS)
+        written = 0
         async with self.engine.begin() as conn:
             await conn.exec_driver_sql(_PG_STAGING_DDL)
-            raw = await conn.get_raw_connection()
-            await raw.driver_connection.copy_records_to_table(STAGING, records=tuples, columns=COLUMNS)
-            return max((await conn.execute(_PG_UPSERT)).rowcount, 0)
+            pg = (await conn.get_raw_connection()).driver_connection
+            staged = rows(chunks[0])
+            for i in range(len(chunks)):
+                if i:
+                    await pg.execute(f"TRUNCATE {STAGING}")
+                await pg.copy_records_to_table(STAGING, records=staged, columns=COLUMNS)
+                statement = asyncio.ensure_future(pg.execute(_PG_UPSERT_SQL))
+                await asyncio.sleep(0)  # let the statement go out before the CPU work below
+                staged = rows(chunks[i + 1]) if i + 1 < len(chunks) else []
+                written += int((await statement).rsplit(" ", 1)[1])  # "INSERT 0 <n>"
+        return written
 
     async def get_feedback(self, tenant: str, feedback_id: str) -> dict[str, Any] | None:
         q = sa.select(feedback).where(feedback.c.tenant_id == tenant, feedback.c.id == feedback_id)

@@ -128,9 +128,11 @@ def archive(
     config: Optional[Path] = ConfigOpt,
     data_dir: Optional[Path] = DataDirOpt,
     dry_run: bool = typer.Option(False, "--dry-run", help="Only count the rows that would be archived."),
+    file_format: Optional[str] = typer.Option(
+        None, "--format", help="jsonl.gz or parquet (needs pip install 'sluiceway[parquet]'); default: archive.format."),
 ) -> None:
-    """Export old rows to the object store (gzip JSONL + manifest), verify, then delete them.
-    Resumable: run it again after an interruption."""
+    """Export old rows to the object store (gzip JSONL or Parquet, + manifest), verify, then
+    delete them. Resumable: run it again after an interruption."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sluiceway.archive.jobs import archiver
@@ -147,7 +149,7 @@ def archive(
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, disable=not err.is_terminal) as progress:
             task = progress.add_task(f"archiving {table}", total=None)
-            a = archiver(cfg, store, table, seconds, lambda n: progress.advance(task, n))
+            a = archiver(cfg, store, table, seconds, lambda n: progress.advance(task, n), file_format=file_format)
             total = await a.count()
             progress.update(task, total=total)
             if dry_run:

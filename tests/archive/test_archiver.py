@@ -6,6 +6,8 @@ import gzip
 from datetime import timedelta
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from sluiceway.archive import Archiver
@@ -28,6 +30,8 @@ def archived_ids(root) -> list[str]:
     ids = []
     for p in sorted(root.rglob("*.jsonl.gz")):
         ids += [orjson.loads(line)["external_id"] for line in gzip.decompress(p.read_bytes()).splitlines()]
+    for p in sorted(root.rglob("*.parquet")):
+        ids += pq.read_table(p).column("external_id").to_pylist()
     return ids
 
 
@@ -47,12 +51,40 @@ async def test_archive_exports_verifies_and_deletes(any_store, tmp_path):
     assert (await a.run()).rows == 0  # idempotent
 
 
+async def test_parquet_chunks_keep_the_columns_and_their_types(any_store, tmp_path):
+    await seed(any_store, 120, 5)
+    before = {r["external_id"]: r for r in await any_store.query_feedback("acme", limit=1000)}
+    objects = open_store(local_path=tmp_path / "objects")
+    a = Archiver(any_store, objects, "feedback", utcnow() - timedelta(days=90), chunk_rows=100,
+                 file_format="parquet")
+    summary = await a.run()
+    assert (summary.rows, summary.chunks) == (120, 2) and all(k.endswith(".parquet") for k in summary.objects)
+    table = pa.concat_tables(pq.read_table(p) for p in sorted((tmp_path / "objects").rglob("*.parquet")))
+    assert table.num_rows == 120
+    assert table.schema.field("created_at").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("rating").type == pa.int64() and table.schema.field("metadata").type == pa.string()
+    for row in table.to_pylist():
+        was = before[row["external_id"]]
+        assert row["id"] == was["id"] and row["body"] == was["body"] and row["tenant_id"] == "acme"
+        assert row["created_at"].isoformat().replace("+00:00", "Z") == was["created_at"]
+        assert orjson.loads(row["metadata"]) == was["metadata"]
+    manifest = orjson.loads(next((tmp_path / "objects").rglob("*.manifest.json")).read_bytes())
+    assert manifest["format"] == "parquet" and manifest["state"] == "complete"
+    assert len(await any_store.query_feedback("acme", limit=1000)) == 5
+
+
+def test_unknown_format_is_refused(sqlite_store, tmp_path):
+    with pytest.raises(ValueError, match="formats: jsonl.gz, parquet"):
+        Archiver(sqlite_store, open_store(local_path=tmp_path), "feedback", utcnow(), file_format="csv")
+
+
+@pytest.mark.parametrize("file_format", ["jsonl.gz", "parquet"])
 @pytest.mark.parametrize("crash_after", ["export", "delete"])
-async def test_interrupted_run_is_finished_by_the_next(any_store, tmp_path, crash_after):
+async def test_interrupted_run_is_finished_by_the_next(any_store, tmp_path, crash_after, file_format):
     await seed(any_store, 150, 0)
     objects = open_store(local_path=tmp_path / "objects")
     cutoff = utcnow() - timedelta(days=90)
-    a = Archiver(any_store, objects, "feedback", cutoff, chunk_rows=100)
+    a = Archiver(any_store, objects, "feedback", cutoff, chunk_rows=100, file_format=file_format)
     rows = await a._next_chunk()
     key, manifest = await a._export(rows)  # crash here: object + manifest (exported), rows still present
     if crash_after == "delete":
@@ -70,7 +102,7 @@ async def test_interrupted_run_is_finished_by_the_next(any_store, tmp_path, cras
     # new rows older than the cutoff arrive before the rerun: they must go in their own chunk
     await any_store.upsert_feedback([("acme", FeedbackItem("x", "", "late", "late", cutoff - timedelta(days=400))
                                       .payload("acme"))])
-    summary = await Archiver(any_store, objects, "feedback", cutoff, chunk_rows=100).run()
+    summary = await Archiver(any_store, objects, "feedback", cutoff, chunk_rows=100).run()  # default format now
     assert summary.resumed == 1
     ids = archived_ids(tmp_path / "objects")
     assert sorted(ids) == sorted([f"e{i}" for i in range(150)] + ["late"])  # each row exactly once
@@ -111,6 +143,11 @@ def test_cli_archive(tmp_path):
     r = CliRunner().invoke(app, ["archive", "--table", "feedback", "--older-than", "90d", "--data-dir", str(data)])
     assert r.exit_code == 0 and "archived 40 feedback rows" in r.output, r.output
     assert len(archived_ids(data / "objects" / "archive")) == 40
+    asyncio.run(setup())
+    r = CliRunner().invoke(app, ["archive", "--table", "feedback", "--older-than", "90d", "--data-dir", str(data),
+                                 "--format", "parquet"])
+    assert r.exit_code == 0 and "archived 40 feedback rows" in r.output, r.output
+    assert len(list((data / "objects" / "archive").rglob("*.parquet"))) == 1
     r = CliRunner().invoke(app, ["archive", "--table", "nope", "--older-than", "90d", "--data-dir", str(data)])
     assert r.exit_code == 2 and "cannot archive" in r.output
     assert feedback_id  # imported for readers: ids are uuid5 of the identity
@@ -136,3 +173,27 @@ async def test_scheduled_jobs_archive_and_keep_going(sqlite_store, tmp_path):
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert len(archived_ids(tmp_path / "data" / "objects" / "archive")) == 30
+
+
+async def test_logs_to_parquet_every_column_type(any_store, tmp_path):
+    """The logs table has the widest mix of column types (and is partitioned on PostgreSQL)."""
+    from sluiceway.logs.pino import normalise
+    from tests.logs.test_pino import PINO
+
+    old = utcnow() - timedelta(days=100)
+    base = {k: v for k, v in PINO.items() if k != "timestamp"}  # the time comes from "time" (epoch ms)
+    rows = [normalise({**base, "time": int((old + timedelta(seconds=i)).timestamp() * 1000)},
+                      id=f"0192b7a0-0000-7000-8000-{i:012d}", tenant="acme", fallback=old) for i in range(30)]
+    assert await any_store.insert_logs(rows) == 30
+    a = Archiver(any_store, open_store(local_path=tmp_path), "logs", utcnow() - timedelta(days=90),
+                 file_format="parquet")
+    assert (await a.run()).rows == 30
+    table = pq.read_table(next(tmp_path.rglob("*.parquet")))
+    got = table.to_pylist()
+    assert table.schema.field("time").type == pa.timestamp("us", tz="UTC")
+    assert sorted(r["id"] for r in got) == sorted(r["id"] for r in rows)
+    first = min(got, key=lambda r: r["time"])
+    want = min(rows, key=lambda r: r["time"])
+    assert first["time"] == want["time"] and first["level"] == want["level"] and first["url"] == want["url"]
+    assert orjson.loads(first["headers"]) == want["headers"] and orjson.loads(first["raw"]) == want["raw"]
+    assert await a.count() == 0

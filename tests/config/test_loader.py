@@ -146,3 +146,11 @@ def test_dump_masks_passwords_and_secrets(tmp_path):
                         "sinks:\n  - type: object_store\n    s3: {bucket: bkt, access_key_id: AK, secret_access_key: SECRET}\n")
     text = str(dump_config(load_config(p, env={})))
     assert "hunter2" not in text and "SECRET" not in text and "postgresql://u:**********@db:5432/x" in text
+
+
+def test_archive_format_is_checked_and_names_the_key(tmp_path):
+    cfg = load_config(write(tmp_path, "archive:\n  format: parquet\n  jobs: [{table: logs, older_than: 30d}]\n"))
+    assert cfg.archive.format == "parquet" and cfg.archive.jobs[0].format is None
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, "archive:\n  jobs: [{table: logs, older_than: 30d, format: csv}]\n"))
+    assert "archive.jobs[0].format" in str(e.value) and "parquet" in str(e.value)

@@ -2,13 +2,13 @@
 duplicating nothing even when interrupted at any step.
 
 Rows are exported in chunks (``chunk_rows``, oldest first by ``(time, id)``) as gzip JSON
-Lines, one object per chunk, named from the rows it holds:
-``<prefix>/<table>/YYYY/MM/DD/<table>-<first time>-<digest of the ids>-<rows>.jsonl.gz``.
+Lines or Parquet (``formats``), one object per chunk, named from the rows it holds:
+``<prefix>/<table>/YYYY/MM/DD/<table>-<first time>-<digest of the ids>-<rows>.<jsonl.gz|parquet>``.
 Each chunk goes through these steps, each one safe to repeat:
 
 1. write the object, then its manifest ``<object>.manifest.json`` with ``state: exported``,
    the row count, the object's sha256, the time range and the ids;
-2. verify: read the object back, check its sha256 and its line count;
+2. verify: read the object back, check its sha256 and its row count;
 3. delete exactly the manifest's ids, in one transaction;
 4. rewrite the manifest with ``state: complete``.
 
@@ -20,17 +20,16 @@ verified object). Only then are new chunks exported.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
 
+from sluiceway.archive.formats import get_format
 from sluiceway.record import utcnow
 from sluiceway.store.db import chunked, rfc3339
 from sluiceway.store.schema import metadata as schema
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 
 # table → its time column
 TABLES: dict[str, str] = {"records": "received_at", "feedback": "created_at", "ldos": "created_at", "logs": "time"}
-CONTENT_TYPE = "application/x-ndjson"
 
 
 @dataclass
@@ -54,21 +52,9 @@ class ArchiveSummary:
     objects: list[str] | None = None
 
 
-def _json(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return rfc3339(v)
-    if isinstance(v, date):
-        return v.isoformat()
-    if isinstance(v, (bytes, memoryview)):
-        return bytes(v).hex()
-    if isinstance(v, Decimal):
-        return str(v)
-    return v
-
-
 class Archiver:
     def __init__(self, store: "Store", objects: "ObjectStore", table: str, cutoff: datetime, *,
-                 chunk_rows: int = 50_000, prefix: str = "archive",
+                 chunk_rows: int = 50_000, prefix: str = "archive", file_format: str = "jsonl.gz",
                  on_progress: Callable[[int], None] | None = None):
         if table not in TABLES:
             raise ValueError(f"cannot archive {table!r}; tables: {', '.join(TABLES)}")
@@ -82,6 +68,8 @@ class Archiver:
         self.cutoff = cutoff
         self.chunk_rows = chunk_rows
         self.prefix = f"{prefix.strip('/')}/{table}"
+        self.format_name = file_format
+        self.format = get_format(file_format)
         self.on_progress = on_progress
 
     async def count(self) -> int:
@@ -115,13 +103,14 @@ class Archiver:
         ids = [str(r["id"]) for r in rows]
         digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
         first, last = rows[0][self.time.name], rows[-1][self.time.name]
-        key = f"{self.prefix}/{first:%Y/%m/%d}/{self.table.name}-{first:%Y%m%dT%H%M%S}-{digest}-{len(rows)}.jsonl.gz"
-        lines = [orjson.dumps({k: _json(v) for k, v in r.items()}, default=str) for r in rows]
-        data = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6, mtime=0)
+        key = (f"{self.prefix}/{first:%Y/%m/%d}/{self.table.name}-{first:%Y%m%dT%H%M%S}-{digest}-{len(rows)}"
+               f".{self.format.extension}")
+        data = self.format.encode(self.table, rows)
         sha = hashlib.sha256(data).hexdigest()
-        await self.objects.put(key, data, content_type=CONTENT_TYPE, metadata={"sluice-sha256": sha})
+        await self.objects.put(key, data, content_type=self.format.content_type, metadata={"sluice-sha256": sha})
         manifest = {
-            "state": "exported", "table": self.table.name, "object": key, "rows": len(rows), "sha256": sha,
+            "state": "exported", "table": self.table.name, "object": key, "format": self.format_name,
+            "rows": len(rows), "sha256": sha,
             "bytes": len(data), "min_time": rfc3339(first), "max_time": rfc3339(last),
             "cutoff": rfc3339(self.cutoff), "columns": list(rows[0]), "exported_at": rfc3339(utcnow()), "ids": ids,
         }
@@ -133,7 +122,7 @@ class Archiver:
         if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
             raise RuntimeError(f"archive object {manifest['object']} does not match its manifest's sha256; "
                                "rows were not deleted")
-        n = sum(1 for line in gzip.decompress(data).split(b"\n") if line)
+        n = get_format(manifest.get("format", "jsonl.gz")).count(data)
         if n != manifest["rows"]:
             raise RuntimeError(f"archive object {manifest['object']} has {n} rows, its manifest says "
                                f"{manifest['rows']}; rows were not deleted")

@@ -22,15 +22,16 @@ log = get_logger("sluiceway.archive")
 
 
 def archiver(config: "Config", store: "Store", table: str, older_than: float,
-             on_progress: Callable[[int], None] | None = None) -> Archiver:
+             on_progress: Callable[[int], None] | None = None, file_format: str | None = None) -> Archiver:
+    """``file_format``: ``jsonl.gz`` or ``parquet``; default ``archive.format``."""
     a = config.archive
     objects = open_destination(a, config.data_dir / "objects")
     return Archiver(store, objects, table, utcnow() - timedelta(seconds=older_than), chunk_rows=a.chunk_rows,
-                    prefix=a.prefix, on_progress=on_progress)
+                    prefix=a.prefix, file_format=file_format or a.format, on_progress=on_progress)
 
 
 async def run_job(config: "Config", store: "Store", job: "ArchiveJob") -> ArchiveSummary:
-    summary = await archiver(config, store, job.table, job.older_than).run()
+    summary = await archiver(config, store, job.table, job.older_than, file_format=job.format).run()
     log.info("archive done", table=job.table, rows=summary.rows, chunks=summary.chunks, resumed=summary.resumed,
              cutoff=summary.cutoff)
     return summary

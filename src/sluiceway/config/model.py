@@ -62,12 +62,16 @@ class LogConfig(StrictModel):
     access: bool = True  # one line per HTTP request
 
 
+ArchiveFormat = Literal["jsonl.gz", "parquet"]  # sluiceway.archive.formats
+
+
 class ArchiveJob(StrictModel):
     """Scheduled archiving: rows of ``table`` older than ``older_than``, every ``every``."""
 
     table: Literal["records", "feedback", "ldos", "logs"]
     older_than: Duration
     every: Duration = 86400.0
+    format: ArchiveFormat | None = None  # default: archive.format
 
     @field_validator("older_than", "every")
     @classmethod
@@ -79,9 +83,11 @@ class ArchiveJob(StrictModel):
 
 class ArchiveConfig(Destination):
     """Where ``sluice archive`` (and the scheduled jobs) put old rows: ``path`` or ``s3``
-    (default ``<data_dir>/objects``), under ``prefix``."""
+    (default ``<data_dir>/objects``), under ``prefix``, as ``format`` (``jsonl.gz`` or
+    ``parquet``, which needs ``pip install 'sluiceway[parquet]'``)."""
 
     prefix: str = "archive"
+    format: ArchiveFormat = "jsonl.gz"
     chunk_rows: int = Field(50_000, ge=100, le=1_000_000)
     jobs: list[ArchiveJob] = []
 

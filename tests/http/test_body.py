@@ -59,6 +59,45 @@ def test_ndjson_lines_are_parsed_one_by_one():
         parse_events(b'{"a":1}\n\n{"b":\n{"c":3}\n', True)
 
 
+def probed(body: bytes):
+    from sluiceway.http.ingest import _EVENT_TIME
+
+    return parse_events_raw(body, True, _EVENT_TIME)
+
+
+def test_ndjson_probe_reads_only_the_time_fields_and_keeps_lines():
+    body = b' {"timestamp":"2025-01-02T03:04:05Z","a":{"b":[1,2.5,null]}}\r\n\n{"time":7,"event_time":"x"}\n'
+    (p1, l1), (p2, l2) = probed(body)
+    assert (p1.get("timestamp"), p1.get("event_time"), l1) == ("2025-01-02T03:04:05Z", None, body.split(b"\r")[0][1:])
+    assert (p2.get("time"), p2.get("event_time"), l2) == (7, "x", b'{"time":7,"event_time":"x"}')
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'{"a":1}\n{"b":\n', "on line 2"),               # malformed
+    (b'{"a":1}\n[1]\n', "line 2 is a array"),          # not an object
+    (b'{"a":1}\n{"b":"\xff"}\n', "on line 2"),        # not UTF-8 inside a skipped string
+    (b'{"a":1}\n{"b":"\\ud800"}\n', "on line 2"),    # lone surrogate escape
+    (b'{"a":1}{"b":2}\n', "on line 1"),                # two objects on one line
+    (b"\n\n", "empty body"),
+])
+def test_ndjson_probe_refuses_what_the_full_parse_refuses(body, message):
+    with pytest.raises(BadRequest, match=message):
+        probed(body)
+
+
+def test_huge_number_is_accepted_and_its_record_still_decodes():
+    """1e999 is valid JSON: accepted as sent; orjson refuses it, so the journal entry's
+    decoder falls back to the standard library (inf) instead of losing the record."""
+    from sluiceway.http.ingest import encode_events
+    from sluiceway.sinks.delivery import parse_entry
+
+    events = probed(b'{"n":1e999,"big":123456789012345678901234567890}\n')
+    [entry] = encode_events(events, tenant="t", stream="s", source="http",
+                            received_at="2026-01-01T00:00:00Z", idempotency_key=None)
+    doc = parse_entry(entry)
+    assert doc["payload"]["n"] == float("inf") and doc["payload"]["big"] == 123456789012345678901234567890
+
+
 @pytest.mark.parametrize("body", [b"", b"[]", b"\n\n"])
 def test_empty_refused(body):
     with pytest.raises(BadRequest):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 import time
 from typing import TYPE_CHECKING
@@ -45,7 +46,10 @@ def parse_entry(data: bytes) -> dict | None:
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return None
+        try:  # valid JSON orjson refuses: a number beyond a double's range (1e999 → inf)
+            doc = json.loads(data)
+        except ValueError:
+            return None
     if type(doc) is not dict:
         return None
     for k in _REQUIRED:

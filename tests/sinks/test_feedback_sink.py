@@ -100,3 +100,15 @@ async def test_upsert_in_several_chunks_counts_and_last_wins(any_store, monkeypa
     got = {r["external_id"]: r["body"] for r in await rows(any_store, "acme")}
     assert got == {**{f"c{i}": "v2" if i % 2 else "v1" for i in range(8)}, "c8": "new", "c9": "y"}
     assert await any_store.upsert_feedback(call) == 0
+
+
+async def test_bad_payload_in_a_later_chunk_rolls_the_whole_call_back(any_store, monkeypatch):
+    from sluiceway.store import feedback as fb
+
+    monkeypatch.setattr(fb, "PIPELINE_ROWS", 2)
+    good = [("acme", item(f"k{i}", "v").payload("acme")) for i in range(5)]
+    bad = ("acme", {**item("k9", "v").payload("acme"), "created_at": "not a time"})
+    with pytest.raises(ValueError):
+        await any_store.upsert_feedback(good + [bad])
+    assert await rows(any_store, "acme") == []  # one transaction: nothing of the call was kept
+    assert await any_store.upsert_feedback(good) == 5  # and the store is still usable

@@ -123,8 +123,10 @@ class FeedbackMixin(StoreBase):
                 await pg.copy_records_to_table(STAGING, records=staged, columns=COLUMNS)
                 statement = asyncio.ensure_future(pg.execute(_PG_UPSERT_SQL))
                 await asyncio.sleep(0)  # let the statement go out before the CPU work below
-                staged = rows(chunks[i + 1]) if i + 1 < len(chunks) else []
-                written += int((await statement).rsplit(" ", 1)[1])  # "INSERT 0 <n>"
+                try:
+                    staged = rows(chunks[i + 1]) if i + 1 < len(chunks) else []
+                finally:  # even if a payload was bad: the connection must be idle before the rollback
+                    written += int((await statement).rsplit(" ", 1)[1])  # "INSERT 0 <n>"
         return written
 
     async def get_feedback(self, tenant: str, feedback_id: str) -> dict[str, Any] | None:

@@ -146,4 +146,4 @@ async def test_feedback_leaves_room_for_hot_updates_on_postgresql(any_store: Sto
         return  # SQLite has no fill factor
     async with any_store.engine.connect() as conn:
         options = (await conn.exec_driver_sql("SELECT reloptions FROM pg_class WHERE relname = 'feedback'")).scalar()
-    assert "fillfactor=70" in options
+    assert "fillfactor=50" in options

@@ -95,11 +95,11 @@ async def test_upsert_in_several_chunks_counts_and_last_wins(any_store, monkeypa
     assert await any_store.upsert_feedback([payload(f"c{i}", "v1") for i in range(8)]) == 8
     # 4 edits, 4 unchanged, 2 new, and one identity twice in the call (the last one wins)
     call = [payload(f"c{i}", "v2" if i % 2 else "v1") for i in range(8)] + [payload("c8", "new"), payload("c9", "x")]
-    call.append(payload("c9", "y"))
-    assert await any_store.upsert_feedback(call) == 6
+    call += [payload("c9", "y"), payload("c0", "late")]  # c0 again, in a later chunk on PostgreSQL
+    assert await any_store.upsert_feedback(call) == 7
     got = {r["external_id"]: r["body"] for r in await rows(any_store, "acme")}
-    assert got == {**{f"c{i}": "v2" if i % 2 else "v1" for i in range(8)}, "c8": "new", "c9": "y"}
-    assert await any_store.upsert_feedback(call) == 0
+    assert got == {**{f"c{i}": "v2" if i % 2 else "v1" for i in range(8)}, "c0": "late", "c8": "new", "c9": "y"}
+    assert await any_store.upsert_feedback(call[-1:]) == 0
 
 
 async def test_bad_payload_in_a_later_chunk_rolls_the_whole_call_back(any_store, monkeypatch):

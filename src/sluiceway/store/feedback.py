@@ -88,30 +88,32 @@ PIPELINE_ROWS = 10_000  # rows per staged statement; the next chunk is built whi
 
 class FeedbackMixin(StoreBase):
     async def upsert_feedback(self, items: list[tuple[str, dict[str, Any]]], fetched_at: datetime | None = None) -> int:
-        """``(tenant, payload)`` pairs → rows written (new or changed). Unchanged items write
-        nothing; within one call the last payload of an identity wins."""
+        """``(tenant, payload)`` pairs → row writes (new or changed rows). Unchanged items
+        write nothing; within one call the last payload of an identity wins."""
         fetched_at = fetched_at or utcnow()
-        latest = _latest(items)
-        if not latest:
+        if not items:
             return 0
         if self.dialect == "postgresql":
-            return await self._upsert_pg(latest, fetched_at)
+            return await self._upsert_pg(items, fetched_at)
         written = 0
         async with self.engine.begin() as conn:
-            for chunk in chunked(latest, 500):
+            for chunk in chunked(_latest(items), 500):
                 rows = [dict(zip(COLUMNS, _values(t, p, fetched_at))) for t, p in chunk]
                 written += max((await conn.execute(_upsert(sqlite_insert(feedback).values(rows)))).rowcount, 0)
         return written
 
-    async def _upsert_pg(self, latest: list[tuple[str, dict[str, Any]]], fetched_at: datetime) -> int:
-        """One transaction: per chunk, COPY into the temp staging table, then the upsert
-        statement from it. While PostgreSQL runs a chunk's statement this process builds the
-        next chunk's rows (parsing times, encoding metadata), so the two overlap."""
+    async def _upsert_pg(self, items: list[tuple[str, dict[str, Any]]], fetched_at: datetime) -> int:
+        """One transaction: per chunk of the call, in order, COPY into the temp staging table,
+        then the upsert statement from it. While PostgreSQL runs a chunk's statement this
+        process builds the next chunk's rows (last payload per identity, times parsed,
+        metadata encoded), so the two overlap. An identity is once per chunk (one statement
+        cannot update a row twice); chunks run in order, so across chunks the last one wins
+        too (and each chunk that changed the row counts as a write)."""
 
         def rows(chunk: list[tuple[str, dict[str, Any]]]) -> list[tuple]:
-            return [_values(t, p, fetched_at, _json_text) for t, p in chunk]
+            return [_values(t, p, fetched_at, _json_text) for t, p in _latest(chunk)]
 
-        chunks = chunked(latest, PIPELINE_ROWS)
+        chunks = chunked(items, PIPELINE_ROWS)
         written = 0
         async with self.engine.begin() as conn:
             await conn.exec_driver_sql(_PG_STAGING_DDL)

@@ -286,7 +286,10 @@ class JsonArrayDecoder(Decoder):
             self._retry_at = 0
             self._n += 1
             out.append(Item(self._n, value))
-            self._pos, self._state = end, "comma"
+            if buf.startswith(",", end):  # the common case: the next element follows at once
+                self._pos = end + 1
+            else:
+                self._pos, self._state = end, "comma"
 
 
 class JsonObjectDecoder(Decoder):

@@ -39,6 +39,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def level_name(level: Any) -> str | None:
+    if type(level) is int:
+        return LEVELS.get(level) or str(level)
     if isinstance(level, bool) or level is None:
         return None
     if isinstance(level, (int, float)):
@@ -48,6 +50,8 @@ def level_name(level: Any) -> str | None:
 
 def severity(level: Any) -> int | None:
     """The numeric level (pino's scale) of a level value, or None when unknown."""
+    if type(level) is int:
+        return level
     if isinstance(level, bool) or level is None:
         return None
     if isinstance(level, (int, float)):
@@ -110,7 +114,9 @@ def redact(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
+    if type(v) is int:
+        return v if -2**31 <= v < 2**31 else None
+    if v is None or isinstance(v, bool):
         return None
     if isinstance(v, int):
         return v if -2**31 <= v < 2**31 else None
@@ -122,7 +128,7 @@ def _int(v: Any) -> int | None:
 
 
 def _float(v: Any) -> float | None:
-    if isinstance(v, bool):
+    if v is None or isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):
         return float(v)
@@ -133,6 +139,8 @@ def _float(v: Any) -> float | None:
 
 
 def _text(v: Any) -> str | None:
+    if type(v) is str:
+        return v
     if v is None or isinstance(v, (dict, list)):
         return None
     return str(v)

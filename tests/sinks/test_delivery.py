@@ -182,3 +182,61 @@ async def test_drain_flushes_without_waiting_for_age(env):
     d.drain()
     await asyncio.wait_for(d.run(), 10)
     assert len(sink.batches) == 1 and d.acked == 1
+
+
+def until(cond):
+    async def check():
+        return cond()
+    return check
+
+
+async def test_next_batch_read_ahead_sent_and_acked_in_order(env):
+    """While a batch is being sent the next one is read ahead; batches still go out (and the
+    cursor moves) strictly in journal order, and a stop mid-retry drops the read-ahead: the
+    next start re-sends the pending range with the same boundaries, then the rest."""
+    j, store = env
+    part = j.writer()
+    await part.append([rec(i=i).encode() for i in range(250)])
+    gate = asyncio.Event()
+    acked_at_send: list[int] = []
+
+    class Slow(Recorder):
+        async def send(self, batch):
+            acked_at_send.append(d.acked)
+            if not self.batches:
+                await gate.wait()  # the first batch waits: the second is read meanwhile
+            await super().send(batch)
+
+    reads: list[int] = []
+    read = part.read
+
+    async def spy(after, *args):
+        reads.append(after)
+        return await read(after, *args)
+
+    part.read = spy
+    sink = Slow()
+    d = Delivery(part, sink, cfg(), store)
+    task = asyncio.create_task(d.run())
+    await eventually(until(lambda: acked_at_send == [0] and 100 in reads))  # read ahead, not yet sent
+    assert len(sink.batches) == 0
+    gate.set()
+    await eventually(until(lambda: d.acked == 250))
+    d.stop()
+    await asyncio.wait_for(task, 10)
+    assert [(b.first_offset, b.last_offset) for b in sink.batches] == [(1, 100), (101, 200), (201, 250)]
+    assert acked_at_send == [0, 100, 200]
+    del part.read
+
+    await part.append([rec(i=i).encode() for i in range(250, 400)])
+    failing = Recorder(script=[TransientError("down")] * 1000)
+    d = Delivery(part, failing, cfg(retry={"initial": "20ms", "max": "20ms"}), store)
+    task = asyncio.create_task(d.run())
+    await eventually(until(lambda: failing.calls >= 2))
+    d.stop()
+    await asyncio.wait_for(task, 10)
+    assert d.acked == 250 and await part.load_cursor("rec") == Cursor(acked=250, pending=(251, 350))
+    again = Recorder()
+    d = Delivery(part, again, cfg(), store)
+    await run_until(d, until(lambda: d.acked == 400))
+    assert [(b.first_offset, b.last_offset) for b in again.batches] == [(251, 350), (351, 400)]

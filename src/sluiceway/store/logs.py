@@ -2,8 +2,8 @@
 
 PostgreSQL: ``logs`` is either natively partitioned by range of ``time`` or a TimescaleDB
 hypertable (migration 0005 chose, by whether the extension is installed). For a partitioned
-table, ``insert_logs`` first makes sure a partition exists for every UTC day in the batch
-(``CREATE TABLE IF NOT EXISTS sluice_log_partitions.logs_pYYYYMMDD PARTITION OF logs FOR
+table, ``insert_logs`` makes sure, on its careful way (below), that a partition exists for
+every UTC day in the batch (``CREATE TABLE IF NOT EXISTS sluice_log_partitions.logs_pYYYYMMDD PARTITION OF logs FOR
 VALUES FROM (day) TO (day + 1)``, under a transaction-level advisory lock so that two
 writers never race on the catalog), remembering the days it has seen.
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from sluiceway.sources.collect.config import CollectorConfig
 
 NAMESPACE = uuid.UUID("5b1f0c7e-6a42-4f7e-9d1e-1c0ffee10915")
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # hex digit → RFC 4122 variant digit
 MAX_BAD_KEPT = 20  # bad lines kept in the files table (all are counted)
 
 
@@ -68,11 +69,8 @@ class RecordIds:
     def __call__(self, line: int) -> str:
         h = self._prefix.copy()
         h.update(b"%d" % line)
-        d = bytearray(h.digest()[:16])
-        d[6] = (d[6] & 0x0F) | 0x50
-        d[8] = (d[8] & 0x3F) | 0x80
-        x = d.hex()
-        return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+        x = h.hexdigest()  # of the first 32 digits, digit 12 becomes the version, 16 the variant
+        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 def version_of(etag: str | None, size: int, modified: datetime) -> str:

@@ -11,13 +11,6 @@ For each (journal partition, sink) pair a ``Delivery`` loop:
    dead-letters the batch's records (kept in the store, listable, retryable);
 5. acks the cursor only after ``send`` succeeded or the records were dead-lettered.
 
-While a batch is being sent, the next one is read and decoded (steps 2 and the decoding of
-3: nothing is recorded for it) in a task of its own, so that this work fills the time the
-sink waits for its destination (e.g. PostgreSQL committing, on another core). A batch is still
-sent only after the previous one was acked, in journal order; if the loop stops or fails, the
-batch read ahead is dropped and read again on the next start. At most two batches are in
-memory at once.
-
 It also re-sends dead letters an operator asked to retry (``sluice deadletters retry``).
 """
 
@@ -59,19 +52,6 @@ def parse_entry(data: bytes) -> dict | None:
         if type(doc.get(k)) is not str:
             return None
     return doc
-
-
-class Decoded:
-    """A batch's entries decoded: those for this sink (``raw``, ``docs``, journal ``offsets``)
-    and the ``undecodable`` ones, as dead-letter items."""
-
-    __slots__ = ("raw", "docs", "offsets", "undecodable")
-
-    def __init__(self) -> None:
-        self.raw: list[bytes] = []
-        self.docs: list[dict] = []
-        self.offsets: list[int] = []
-        self.undecodable: list[tuple[str, int, str | None, bytes]] = []
 
 
 def backoff(attempt: int, initial: float, maximum: float, multiplier: float = 2.0) -> float:
@@ -120,46 +100,29 @@ class Delivery:
             first, last = cursor.pending
             entries = await self._read_range(first, last)
             if entries:
-                await self._deliver(self._decode(entries), first, last)
+                await self._deliver(entries, first, last)
             else:
                 await self._ack(last)
         next_dl = time.monotonic()
-        ahead: asyncio.Task[tuple[list[Entry], Decoded]] | None = None
-        try:
-            while not self._stopped.is_set():
-                if self._draining and self.partition.stats().last_offset <= self.acked:
-                    return
-                if ahead is None:
-                    entries, decoded = await self._read_batch(self.acked)
-                else:
-                    (entries, decoded), ahead = await ahead, None
-                if entries:
-                    first, last = entries[0].offset, entries[-1].offset
-                    ahead = asyncio.create_task(self._read_batch(last), name=f"read-ahead-{self.consumer}")
-                    await self._deliver(decoded, first, last)
-                    if self.acked != last:  # stopped mid-retry: the read-ahead is not next
-                        break
-                if self.handle_dead_letters and time.monotonic() >= next_dl:
-                    await self._retry_dead_letters()
-                    next_dl = time.monotonic() + self.dead_letter_poll
-        finally:
-            if ahead is not None:
-                ahead.cancel()
-                await asyncio.gather(ahead, return_exceptions=True)
+        while not self._stopped.is_set():
+            if self._draining and self.partition.stats().last_offset <= self.acked:
+                return
+            entries = await self._collect()
+            if entries:
+                await self._deliver(entries, entries[0].offset, entries[-1].offset)
+            if self.handle_dead_letters and time.monotonic() >= next_dl:
+                await self._retry_dead_letters()
+                next_dl = time.monotonic() + self.dead_letter_poll
 
-    async def _read_batch(self, after: int) -> tuple[list[Entry], "Decoded"]:
-        entries = await self._collect(after)
-        return entries, self._decode(entries)
-
-    async def _collect(self, after: int) -> list[Entry]:
-        """The next batch of entries after offset ``after`` (maybe none, after a short wait)."""
+    async def _collect(self) -> list[Entry]:
         b = self.cfg.batch
         timeout = 0.0 if self._draining else min(self.dead_letter_poll, 0.5)
-        if not await self._wait(after, timeout):
+        if not await self._wait(self.acked, timeout):
             return []
         entries: list[Entry] = []
         size = 0
         deadline = time.monotonic() + b.max_age
+        after = self.acked
         while True:
             more = await self.partition.read(after, b.max_records - len(entries), b.max_bytes - size)
             if more:
@@ -202,26 +165,25 @@ class Delivery:
         await self.partition.save_cursor(self.consumer, Cursor(acked=offset, pending=None))
         self.acked = offset  # sink_lag (summed over partitions) is set by the DeliveryManager
 
-    def _decode(self, entries: list[Entry]) -> "Decoded":
-        d = Decoded()
+    async def _deliver(self, entries: list[Entry], first: int, last: int) -> None:
+        await self.partition.save_cursor(self.consumer, Cursor(acked=self.acked, pending=(first, last)))
+        raw: list[bytes] = []
+        docs: list[dict] = []
+        offsets: list[int] = []
+        undecodable: list[tuple[str, int, str | None, bytes]] = []
         streams = self.streams
         for e in entries:
             doc = parse_entry(e.data)
             if doc is None:
-                d.undecodable.append((self.partition.name, e.offset, None, e.data))
+                undecodable.append((self.partition.name, e.offset, None, e.data))
                 log.error("undecodable journal entry", sink=self.consumer, offset=e.offset)
                 continue
             if not streams or doc["stream"] in streams:
-                d.raw.append(e.data)
-                d.docs.append(doc)
-                d.offsets.append(e.offset)
-        return d
-
-    async def _deliver(self, decoded: "Decoded", first: int, last: int) -> None:
-        await self.partition.save_cursor(self.consumer, Cursor(acked=self.acked, pending=(first, last)))
-        raw, docs, offsets = decoded.raw, decoded.docs, decoded.offsets
-        if decoded.undecodable:
-            await self._dead_letter(decoded.undecodable, "journal entry could not be decoded as a Record")
+                raw.append(e.data)
+                docs.append(doc)
+                offsets.append(e.offset)
+        if undecodable:
+            await self._dead_letter(undecodable, "journal entry could not be decoded as a Record")
         if docs:
             batch = Batch(self.batch_prefix + self.partition.name, first, last, raw=raw, docs=docs)
             ok, error = await self._send(batch, give_up_on_stop=True)

@@ -182,4 +182,3 @@ async def test_drain_flushes_without_waiting_for_age(env):
     d.drain()
     await asyncio.wait_for(d.run(), 10)
     assert len(sink.batches) == 1 and d.acked == 1
-

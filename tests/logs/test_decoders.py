@@ -6,6 +6,7 @@ import zlib
 import orjson
 import pytest
 
+from sluiceway.logs import decoders
 from sluiceway.logs.decoders import (
     PIECE, Bad, DecodeError, Decompressor, FileDecoder, Item, JsonArrayDecoder, NdjsonDecoder, decoder_for,
 )
@@ -147,3 +148,51 @@ def test_unknown_decoder_name():
         decoder_for("csv", "x")
     assert isinstance(decoder_for("auto", "a/b.JSONL.gz"), NdjsonDecoder)
     assert isinstance(decoder_for("json_array", "a/b.txt"), JsonArrayDecoder)
+
+
+def _decode_all(data: bytes, chunk: int) -> list:
+    dec = JsonArrayDecoder()
+    out = []
+    for i in range(0, len(data), chunk):
+        out += dec.feed(data[i:i + chunk])
+    return out + dec.finish()
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 1 << 20])
+def test_fast_path_gives_what_element_by_element_gives(monkeypatch, chunk):
+    """Runs of whole objects go through orjson; anything orjson would read otherwise (big
+    integers, Infinity, lone surrogates, bad elements, cuts inside nested arrays of objects) must
+    come out exactly as the json module reads it, element by element."""
+    elements = []
+    for i in range(300):
+        e = {"i": i, "msg": f"line {i}", "t": 1743532098671 + i, "f": i / 7, "nested": {"a": [1, {"b": None}]}}
+        if i % 50 == 7:
+            e["items"] = [{"x": 1}, {"y": 2}, {"z": [{"deep": True}]}]  # '},{' inside an element
+        elements.append(json.dumps(e, separators=(",", ":")))
+    elements[40] = '{"big":18446744073709551616}'  # beyond 64 bits: orjson would make it a float
+    elements[41] = '{"neg":-9223372036854775809}'
+    elements[90] = '{"inf":Infinity}'
+    elements[120] = '{"s":"\\ud800"}'  # a lone surrogate
+    elements[150] = '{"broken":}'
+    elements[200] = '{"id":"12345678901234567890123"}'  # digits in a string: just the slow path
+    data = ("[" + ",".join(elements) + "]").encode()
+    monkeypatch.setattr(decoders, "_BULK_MIN", 1 << 62)  # element by element
+    want = _decode_all(data, chunk)
+    assert [o.line for o in want] == list(range(1, 301))
+    assert isinstance(want[150], Bad) and want[40].value["big"] == 18446744073709551616
+    monkeypatch.setattr(decoders, "_BULK_MIN", 64)
+    bulk_calls = []
+    real = JsonArrayDecoder._bulk
+
+    def spy(self, buf, i, out):
+        ok = real(self, buf, i, out)
+        bulk_calls.append(ok)
+        return ok
+
+    monkeypatch.setattr(JsonArrayDecoder, "_bulk", spy)
+    got = _decode_all(data, chunk)
+    assert got == want
+    assert [type(v) for o in got if isinstance(o, Item) for v in o.value.values()] == \
+        [type(v) for o in want if isinstance(o, Item) for v in o.value.values()]
+    if chunk == 1000:  # (in one 1 MiB piece, the big integers send the whole piece the slow way)
+        assert any(bulk_calls)  # the fast path was taken

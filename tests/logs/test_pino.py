@@ -60,3 +60,15 @@ def test_ids_are_stable_and_distinct():
     assert a == record_id("logs", "k.json.gz", "etag1", 1)
     assert len({a, record_id("logs", "k.json.gz", "etag1", 2), record_id("logs", "k.json.gz", "etag2", 1),
                 record_id("other", "k.json.gz", "etag1", 1), record_id("logs", "j.json.gz", "etag1", 1)}) == 5
+
+
+def test_ids_are_uuid5_of_source_key_version_line():
+    import uuid
+
+    from sluiceway.sources.collect.process import NAMESPACE, RecordIds
+
+    for source, key, version in [("logs", "k.json.gz", "etag1"), ("ü", "dir/ключ €.gz", "12-1.5"), ("", "", "")]:
+        ids = RecordIds(source, key, version)
+        for line in [*range(0, 3000), 10**12, -1]:
+            want = str(uuid.uuid5(NAMESPACE, f"{source}\x1f{key}\x1f{version}\x1f{line}"))
+            assert ids(line) == want == record_id(source, key, version, line)

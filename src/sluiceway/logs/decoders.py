@@ -13,6 +13,13 @@ A file is two stages, both incremental, so a 1 GB gzip file never sits whole in 
      1-based element number. Elements are parsed with the json module's C ``raw_decode``
      on a text buffer; an element that fails to parse is delimited by a small scanner
      (strings, escapes, bracket depth) and recorded as bad, and decoding goes on after it.
+     Fast path (``bulk``): the run of whole objects up to the buffer's last ``},{`` is
+     parsed by one ``orjson.loads("[" + run + "]")``. JSON parses left to right, so that
+     succeeds only if the cut really falls between two elements; if it fails (a bad
+     element, a cut inside an element, NaN, lone surrogates, nesting orjson refuses) that
+     run is decoded element by element as above. Runs holding a number orjson would read
+     other than ``json`` (an integer beyond 64 bits: orjson makes it a float) skip the
+     fast path, so both paths give the same values.
    - ``json_object``: the whole file is one JSON value (bounded by ``max_item_bytes``).
    - ``auto``: ``[`` first → ``json_array``; otherwise ``ndjson`` if the first line is a
      complete JSON value, else ``json_object`` (one pretty-printed object).
@@ -162,6 +169,10 @@ class NdjsonDecoder(Decoder):
 
 
 _WS = " \t\r\n"
+_BULK_MIN = 16 * 1024  # text worth a fast-path attempt
+_BULK_TRIES = 2  # cut candidates tried before decoding element by element
+_DIGITS = bytes.maketrans(b"0123456789", b"0" * 10)
+_BIG_INTS = (b"0" * 20, b"-" + b"0" * 19)  # (with digits as 0) may be an integer orjson makes a float
 
 
 def scan_value_end(text: str, i: int) -> int | None:
@@ -206,13 +217,16 @@ class JsonArrayDecoder(Decoder):
         self._n = 0
         self._raw = json.JSONDecoder().raw_decode
         self._retry_at = 0  # retry an incomplete element only once the buffer has grown
+        self._slow_until = 0  # buffer position up to which the fast path failed
 
     def feed(self, data: bytes) -> list[Out]:
+        self._slow_until -= self._pos
         self._buf = self._buf[self._pos:] + self._text.decode(data)
         self._pos = 0
         return self._run(final=False)
 
     def finish(self) -> list[Out]:
+        self._slow_until -= self._pos
         self._buf = self._buf[self._pos:] + self._text.decode(b"", final=True)
         self._pos = 0
         out = self._run(final=True)
@@ -227,6 +241,33 @@ class JsonArrayDecoder(Decoder):
         while i < len(buf) and buf[i] in _WS:
             i += 1
         self._pos = i
+
+    def _bulk(self, buf: str, i: int, out: list[Out]) -> bool:
+        """The fast path from ``buf[i]``, an element's start (see the module docstring)."""
+        if len(buf) - i < _BULK_MIN or i < self._slow_until:
+            return False
+        end = len(buf)
+        for _ in range(_BULK_TRIES):
+            cut = buf.rfind("},{", i, end)
+            if cut < 0:  # none (left): element by element up to there
+                self._slow_until = end
+                return False
+            data = ("[" + buf[i:cut + 1] + "]").encode("utf-8", "surrogatepass")
+            digits = data.translate(_DIGITS)
+            if any(big in digits for big in _BIG_INTS):
+                break
+            try:
+                values = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                end = cut + 1
+                continue
+            n = self._n
+            out.extend([Item(n + k, v) for k, v in enumerate(values, 1)])
+            self._n = n + len(values)
+            self._pos = cut + 2  # the next element's "{"
+            return True
+        self._slow_until = cut + 1
+        return False
 
     def _run(self, final: bool) -> list[Out]:
         out: list[Out] = []
@@ -265,6 +306,8 @@ class JsonArrayDecoder(Decoder):
                 continue
             if not final and len(buf) < self._retry_at:
                 return out  # this element was incomplete: wait for more text
+            if self._bulk(buf, i, out):
+                continue
             try:
                 value, end = self._raw(buf, i)
             except json.JSONDecodeError as e:
@@ -286,7 +329,10 @@ class JsonArrayDecoder(Decoder):
             self._retry_at = 0
             self._n += 1
             out.append(Item(self._n, value))
-            self._pos, self._state = end, "comma"
+            if buf.startswith(",", end):  # the common case: the next element follows at once
+                self._pos = end + 1
+            else:
+                self._pos, self._state = end, "comma"
 
 
 class JsonObjectDecoder(Decoder):

@@ -39,6 +39,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def level_name(level: Any) -> str | None:
+    if type(level) is int:
+        return LEVELS.get(level) or str(level)
     if isinstance(level, bool) or level is None:
         return None
     if isinstance(level, (int, float)):
@@ -48,6 +50,8 @@ def level_name(level: Any) -> str | None:
 
 def severity(level: Any) -> int | None:
     """The numeric level (pino's scale) of a level value, or None when unknown."""
+    if type(level) is int:
+        return level
     if isinstance(level, bool) or level is None:
         return None
     if isinstance(level, (int, float)):
@@ -60,6 +64,8 @@ def severity(level: Any) -> int | None:
 
 def _from_value(v: Any) -> datetime | None:
     try:
+        if type(v) is int:  # the common case: pino's epoch milliseconds
+            return _EPOCH + timedelta(milliseconds=v)
         if isinstance(v, bool) or v is None:
             return None
         if isinstance(v, (int, float)):
@@ -77,25 +83,40 @@ def record_time(record: dict[str, Any]) -> datetime | None:
 
 
 def redact_headers(headers: Any) -> Any:
+    """``headers`` with secret values masked: a copy if any is secret, else ``headers`` itself."""
     if not isinstance(headers, dict):
         return headers
-    return {k: (MASK if isinstance(k, str) and k.lower() in REDACTED else v) for k, v in headers.items()}
+    for k in headers:
+        if isinstance(k, str) and k.lower() in REDACTED:
+            return {k: (MASK if isinstance(k, str) and k.lower() in REDACTED else v) for k, v in headers.items()}
+    return headers
+
+
+def _redact_in(record: dict[str, Any]) -> None:
+    """Mask secret headers of ``record``, a copy of its own at the top level: nested parts
+    that change are replaced by copies, so what it shares with its original stays as it was."""
+    for part in ("req", "res", "request", "response"):
+        sub = record.get(part)
+        if isinstance(sub, dict) and "headers" in sub:
+            headers = sub["headers"]
+            masked = redact_headers(headers)
+            if masked is not headers:
+                record[part] = {**sub, "headers": masked}
+    if "headers" in record:
+        record["headers"] = redact_headers(record["headers"])
 
 
 def redact(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``record`` with secret headers masked (the input is not changed)."""
     out = dict(record)
-    for part in ("req", "res", "request", "response"):
-        sub = out.get(part)
-        if isinstance(sub, dict) and "headers" in sub:
-            out[part] = {**sub, "headers": redact_headers(sub["headers"])}
-    if "headers" in out:
-        out["headers"] = redact_headers(out["headers"])
+    _redact_in(out)
     return out
 
 
 def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
+    if type(v) is int:
+        return v if -2**31 <= v < 2**31 else None
+    if v is None or isinstance(v, bool):
         return None
     if isinstance(v, int):
         return v if -2**31 <= v < 2**31 else None
@@ -107,7 +128,7 @@ def _int(v: Any) -> int | None:
 
 
 def _float(v: Any) -> float | None:
-    if isinstance(v, bool):
+    if v is None or isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):
         return float(v)
@@ -118,6 +139,8 @@ def _float(v: Any) -> float | None:
 
 
 def _text(v: Any) -> str | None:
+    if type(v) is str:
+        return v
     if v is None or isinstance(v, (dict, list)):
         return None
     return str(v)
@@ -127,24 +150,37 @@ def _obj(v: Any) -> Any:
     return v if isinstance(v, (dict, list)) else None
 
 
-def normalise(payload: dict[str, Any], *, id: str, tenant: str, fallback: datetime) -> dict[str, Any]:
-    """One ``logs`` row (column → value) from a record's payload."""
-    record = {k: v for k, v in payload.items() if k != PROVENANCE}
-    prov = payload.get(PROVENANCE) if isinstance(payload.get(PROVENANCE), dict) else {}
-    req = record.get("req") if isinstance(record.get("req"), dict) else {}
+def normalise(payload: dict[str, Any], *, id: str, tenant: str, fallback: datetime | str) -> dict[str, Any]:
+    """One ``logs`` row (column → value) from a record's payload. ``fallback`` (a time, or
+    RFC 3339 text parsed only when needed) is the row's time when the record has none.
+
+    ``payload`` is not changed; the row may share unchanged parts of it (``query``,
+    ``params``, headers without secrets, nested values of ``raw``)."""
+    record = dict(payload)  # becomes ``raw``: the record without provenance, secrets masked
+    prov = record.pop(PROVENANCE, None)
+    if not isinstance(prov, dict):
+        prov = {}
+    _redact_in(record)
+    req = record.get("req")
+    if not isinstance(req, dict):
+        req = {}
     level = record.get("level")
     message = record.get("message", record.get("msg"))
     cache_hit = record.get("cacheHit")
+    headers = req["headers"] if "headers" in req else record.get("headers")  # both already masked
+    time = record_time(record)
+    if time is None:
+        time = parse_time(fallback)
     return {
         "tenant": tenant,
-        "time": record_time(record) or fallback,
+        "time": time,
         "id": id,
         "level": level_name(level),
         "severity": severity(level),
         "method": _text(req.get("method", record.get("method"))),
         "url": _text(req.get("url", record.get("url"))),
         "query": _obj(req.get("query")),
-        "headers": _obj(redact_headers(req.get("headers", record.get("headers")))),
+        "headers": _obj(headers),
         "context": _text(record.get("context")),
         "message": message if isinstance(message, str) else _text(message),
         "auth_user_id": _text(record.get("authUserId")),
@@ -158,5 +194,5 @@ def normalise(payload: dict[str, Any], *, id: str, tenant: str, fallback: dateti
         "params": _obj(req.get("params")),
         "file": _text(prov.get("key")),
         "line": _int(prov.get("line")),
-        "raw": redact(record),
+        "raw": record,
     }

@@ -2,17 +2,32 @@
 
 PostgreSQL: ``logs`` is either natively partitioned by range of ``time`` or a TimescaleDB
 hypertable (migration 0005 chose, by whether the extension is installed). For a partitioned
-table, ``insert_logs`` first makes sure a partition exists for every UTC day in the batch
-(``CREATE TABLE IF NOT EXISTS sluice_log_partitions.logs_pYYYYMMDD PARTITION OF logs FOR
+table, ``insert_logs`` makes sure, on its careful way (below), that a partition exists for
+every UTC day in the batch (``CREATE TABLE IF NOT EXISTS sluice_log_partitions.logs_pYYYYMMDD PARTITION OF logs FOR
 VALUES FROM (day) TO (day + 1)``, under a transaction-level advisory lock so that two
-writers never race on the catalog), remembering the days it has seen. Rows are then COPYed
-into a TEMP staging table and moved with ``INSERT … SELECT … ON CONFLICT (time, id) DO
-NOTHING``. SQLite: ``INSERT … ON CONFLICT DO NOTHING`` in one transaction.
+writers never race on the catalog), remembering the days it has seen.
+
+The bulk path has two ways, tried in this order:
+
+1. *Straight*: one binary COPY into ``logs`` in a transaction of its own. Rows are taken
+   from ``rows`` (which may be a lazy iterable: the logs sink normalises inside it) as the
+   COPY streams, so PostgreSQL stores the first 512 KiB while Python builds the next. This is
+   the happy path: new lines, days already known.
+2. *Careful*, when the COPY failed because a row is already stored (a re-delivered batch, a
+   reprocessed file, a line twice in one batch: ``unique_violation``) or its day has no
+   partition yet (``check_violation``; the straight way does not look at days first): the
+   first way's transaction is rolled back whole, the partitions of every day of the batch are
+   made sure of, and the rows are COPYed into a TEMP staging table and moved with ``INSERT …
+   SELECT … ON CONFLICT (time, id) DO NOTHING``.
+
+Either way a batch is stored whole or not at all, and storing it again changes nothing.
+SQLite: ``INSERT … ON CONFLICT DO NOTHING`` in one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -34,6 +49,20 @@ _PG_INSERT = (pg_insert(logs).from_select(list(COLUMNS), sa.select(*_staging.c).
                                                                                          _staging.c.id))
               .on_conflict_do_nothing(index_elements=["time", "id"]))
 _LOCK_KEY = 0x5F10_6C06  # advisory lock serialising partition creation
+_values = operator.itemgetter(*COLUMNS)
+_JSON_AT = tuple(i for i, c in enumerate(COLUMNS) if c in JSON_COLUMNS)
+_TIME_AT = COLUMNS.index("time")
+
+
+def copy_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A ``logs`` row (column → value) as COPY takes it: values in column order, JSON as text."""
+    values = list(_values(row))
+    dumps = orjson.dumps
+    for i in _JSON_AT:
+        v = values[i]
+        if v is not None:
+            values[i] = dumps(v).decode()
+    return tuple(values)
 
 
 def partition_name(day: date) -> str:
@@ -83,26 +112,46 @@ class LogsMixin(StoreBase):
         self._log_days.update(todo)
         return [partition_name(d) for d in todo]
 
-    async def insert_logs(self, rows: Sequence[dict[str, Any]]) -> int:
+    async def insert_logs(self, rows: Iterable[dict[str, Any]]) -> int:
         """Insert ``logs`` rows (column → value), skipping ``(time, id)`` already stored.
-        Returns the number newly inserted."""
-        if not rows:
-            return 0
+        ``rows`` is read once, possibly while the rows are being sent. Returns the number newly
+        inserted."""
         if self.dialect != "postgresql":
+            rows = list(rows)
+            if not rows:
+                return 0
             async with self.engine.begin() as conn:
                 n = 0
-                for chunk in chunked(list(rows), 500):
+                for chunk in chunked(rows, 500):
                     n += max((await conn.execute(sqlite_insert(logs).values(chunk).on_conflict_do_nothing()))
                              .rowcount, 0)
                 return n
-        await self.ensure_log_partitions({r["time"].astimezone(UTC).date() for r in rows})
-        dumps = orjson.dumps
-        tuples = [tuple(dumps(r[c]).decode() if c in JSON_COLUMNS and r[c] is not None else r[c]
-                        for c in COLUMNS) for r in rows]
+        import asyncpg
+
+        made: list[tuple[Any, ...]] = []  # what the straight way built, for the careful way
+
+        def tuples() -> Iterator[tuple[Any, ...]]:
+            for r in rows:
+                t = copy_tuple(r)
+                made.append(t)
+                yield t
+
+        pending = tuples()
+        try:
+            async with self.engine.begin() as conn:
+                await conn.exec_driver_sql("SELECT 1")  # the driver's transaction begins here, not in COPY
+                raw = await conn.get_raw_connection()
+                await raw.driver_connection.copy_records_to_table("logs", records=pending, columns=COLUMNS)
+            return len(made)
+        except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError):
+            made.extend(pending)  # the rest, if the COPY stopped early
+        if not made:
+            return 0
+        await self.ensure_log_partitions({t[_TIME_AT].astimezone(UTC).date() for t in made})
         async with self.engine.begin() as conn:
             await conn.exec_driver_sql(_PG_STAGING_DDL)
             raw = await conn.get_raw_connection()
-            await raw.driver_connection.copy_records_to_table(STAGING, records=tuples, columns=COLUMNS)
+            await raw.driver_connection.copy_records_to_table(STAGING, records=made, columns=COLUMNS)
             return max((await conn.execute(_PG_INSERT)).rowcount, 0)
 
     async def query_logs(self, tenant: str, *, since: datetime | None = None, until: datetime | None = None,

@@ -4,16 +4,19 @@ mapping and ``store.logs`` for partitions and the bulk path. Inserts skip ``(tim
 already stored, and a row's time never depends on when it was delivered, so a re-sent batch
 changes nothing. A payload that is not a JSON object is refused (dead-lettered alone).
 
+Rows are normalised lazily, as ``store.insert_logs`` streams them into its COPY: PostgreSQL
+(on its own core) stores the first rows of a batch while Python still builds the last.
+
 Connection handling and failure classification are the ``sql`` sink's.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 from sluiceway.errors import RejectedRecords
 from sluiceway.logs.pino import normalise
-from sluiceway.record import parse_time
 from sluiceway.sinks.base import Batch
 from sluiceway.sinks.sql.sink import SqlSink, SqlSinkConfig
 
@@ -30,15 +33,17 @@ class LogsSinkConfig(SqlSinkConfig):
 
 class LogsSink(SqlSink):
     async def write(self, store: "Store", batch: Batch) -> None:
-        rows, rejected = [], {}
-        for i, d in enumerate(batch.docs):
-            payload = d.get("payload")
-            if not isinstance(payload, dict):
-                rejected[i] = "not a log record: payload is not a JSON object"
-                continue
-            fallback = parse_time(d.get("event_time") or d["received_at"])
-            rows.append(normalise(payload, id=d["id"], tenant=d["tenant"], fallback=fallback))
-        if rows:
-            await store.insert_logs(rows)
+        rejected: dict[int, str] = {}
+
+        def rows() -> Iterator[dict[str, Any]]:  # lazy: the COPY sends rows as they are made
+            for i, d in enumerate(batch.docs):
+                payload = d.get("payload")
+                if not isinstance(payload, dict):
+                    rejected[i] = "not a log record: payload is not a JSON object"
+                    continue
+                yield normalise(payload, id=d["id"], tenant=d["tenant"],
+                                fallback=d.get("event_time") or d["received_at"])
+
+        await store.insert_logs(rows())
         if rejected:
             raise RejectedRecords(rejected)

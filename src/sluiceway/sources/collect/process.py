@@ -7,7 +7,9 @@ it returns). Only after the last batch is durable does the caller mark the file 
 
 Each record's id is ``uuid5(source, key, version, line)``: reprocessing the same file version
 (after a crash, a takeback, ``sluice files retry``) re-sends the same ids, which every sink
-stores once. A new version of the file (another ETag) gives new ids. The record's
+stores once. A new version of the file (another ETag) gives new ids. ``RecordIds`` computes
+them without ``uuid.uuid5``: the SHA-1 of the namespace and the name's constant prefix is
+hashed once per file and copied per line (byte-identical ids, a third of the cost). The record's
 ``event_time`` is the line's own time (``time``/``timestamp``), else the file's modification
 time: never the time of reading, so it is the same on every reprocessing too.
 """
@@ -15,6 +17,7 @@ time: never the time of reading, so it is the same on every reprocessing too.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from sluiceway.sources.collect.config import CollectorConfig
 
 NAMESPACE = uuid.UUID("5b1f0c7e-6a42-4f7e-9d1e-1c0ffee10915")
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}  # hex digit → RFC 4122 variant digit
 MAX_BAD_KEPT = 20  # bad lines kept in the files table (all are counted)
 
 
@@ -46,7 +50,27 @@ class FileRejected(Exception):
 
 
 def record_id(source: str, key: str, version: str, line: int) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"{source}\x1f{key}\x1f{version}\x1f{line}"))
+    return RecordIds(source, key, version)(line)
+
+
+class RecordIds:
+    """``record_id(source, key, version, line)`` for the lines of one file version.
+
+    ``uuid5`` is SHA-1(namespace bytes + name) with the version (5) and variant (RFC 4122)
+    bits set; the name here is ``source␟key␟version␟line``, so everything but the line is
+    hashed once and the hash state copied for each line.
+    """
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, source: str, key: str, version: str):
+        self._prefix = hashlib.sha1(NAMESPACE.bytes + f"{source}\x1f{key}\x1f{version}\x1f".encode())
+
+    def __call__(self, line: int) -> str:
+        h = self._prefix.copy()
+        h.update(b"%d" % line)
+        x = h.hexdigest()  # of the first 32 digits, digit 12 becomes the version, 16 the variant
+        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 def version_of(etag: str | None, size: int, modified: datetime) -> str:
@@ -82,20 +106,27 @@ class FileJob:
         self.out = Outcome(version)
         self._pending: list[bytes] = []
         self._renewed = time.monotonic()
-        self._fallback = modified.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        self._fallback = orjson.dumps(modified.astimezone(UTC), option=orjson.OPT_UTC_Z)
+        self._ids = RecordIds(config.name, key, version)
         source = f"{config.type}:{config.name}"
         self._envelope = (b'","tenant":' + orjson.dumps(config.tenant) + b',"stream":' + orjson.dumps(config.stream)
                           + b',"source":' + orjson.dumps(source) + b',"idempotency_key":null,"attachments":[]')
         self._prov = {"source": config.name, "location": config.location, "key": key, "version": version}
 
     def _encode(self, line: int, value: Any, received: bytes) -> bytes:
-        payload = dict(value) if isinstance(value, dict) else {"value": value}
-        payload[PROVENANCE] = {**self._prov, "line": line}
-        t = record_time(payload) if isinstance(value, dict) else None
-        event_time = t.isoformat().replace("+00:00", "Z") if t else self._fallback
-        rid = record_id(self.cfg.name, self.key, self.out.version, line)
-        return b"".join((b'{"id":"', rid.encode(), self._envelope, b',"received_at":', received,
-                         b',"event_time":', orjson.dumps(event_time), b',"payload":', orjson.dumps(payload), b"}"))
+        # ``value`` was just decoded for this record alone, so it becomes the payload as it
+        # is (``_file`` set in place, where an own ``_file`` key stood or at the end).
+        if isinstance(value, dict):
+            payload = value
+            t = record_time(payload)
+        else:
+            payload, t = {"value": value}, None
+        prov = self._prov.copy()
+        prov["line"] = line
+        payload[PROVENANCE] = prov
+        event_time = orjson.dumps(t, option=orjson.OPT_UTC_Z) if t else self._fallback
+        return b"".join((b'{"id":"', self._ids(line).encode(), self._envelope, b',"received_at":', received,
+                         b',"event_time":', event_time, b',"payload":', orjson.dumps(payload), b"}"))
 
     def _bad(self, line: int, error: str) -> None:
         self.out.bad += 1

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 SECRET_PREFIX = "slw_"
 SQLITE_PRAGMAS = (
+    "PRAGMA busy_timeout=5000",  # first: switching to WAL takes a lock another opener may hold
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=5000",
     "PRAGMA foreign_keys=ON",
 )
 

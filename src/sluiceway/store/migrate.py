@@ -13,7 +13,9 @@ schema at head and does nothing.
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import weakref
 from pathlib import Path
 
 from alembic import command
@@ -60,9 +62,23 @@ def _current_sync(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+_IN_PROCESS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]" = weakref.WeakKeyDictionary()
+
+
+def _in_process_lock() -> asyncio.Lock:
+    """Alembic keeps the running migration in module-level state: two upgrades interleaved on
+    one event loop would mix their contexts, so they take turns (per loop)."""
+    loop = asyncio.get_running_loop()
+    lock = _IN_PROCESS.get(loop)
+    if lock is None:
+        lock = _IN_PROCESS[loop] = asyncio.Lock()
+    return lock
+
+
 async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> str | None:
-    """Run migrations up to ``revision`` in one locked transaction; return the new revision."""
-    async with engine.begin() as conn:
+    """Run migrations up to ``revision`` in one locked transaction (a lock in the database for
+    other processes, one in this process for Alembic's sake); return the new revision."""
+    async with _in_process_lock(), engine.begin() as conn:
         await lock_for_migration(conn)
         if await conn.run_sync(_current_sync) != head_revision() or revision != "head":
             await conn.run_sync(_upgrade_sync, revision)

@@ -1,6 +1,6 @@
 from datetime import datetime, timezone
 
-from sluiceway.logs.pino import level_name, normalise, record_time, redact, severity
+from sluiceway.logs.pino import level_name, normalise, record_time, severity
 from sluiceway.sources.collect.process import record_id
 
 UTC = timezone.utc
@@ -51,8 +51,10 @@ def test_time_sources_and_fallback():
 
 
 def test_redact_res_and_top_level_headers():
-    r = redact({"res": {"headers": {"set-cookie": "a"}}, "headers": {"COOKIE": "b", "x": 1}})
+    record = {"res": {"headers": {"set-cookie": "a"}}, "headers": {"COOKIE": "b", "x": 1}}
+    r = normalise(record, id="x", tenant="t", fallback=FALLBACK)["raw"]
     assert r == {"res": {"headers": {"set-cookie": "[REDACTED]"}}, "headers": {"COOKIE": "[REDACTED]", "x": 1}}
+    assert record == {"res": {"headers": {"set-cookie": "a"}}, "headers": {"COOKIE": "b", "x": 1}}  # unchanged
 
 
 def test_ids_are_stable_and_distinct():

@@ -106,13 +106,6 @@ def _redact_in(record: dict[str, Any]) -> None:
         record["headers"] = redact_headers(record["headers"])
 
 
-def redact(record: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``record`` with secret headers masked (the input is not changed)."""
-    out = dict(record)
-    _redact_in(out)
-    return out
-
-
 def _int(v: Any) -> int | None:
     if type(v) is int:
         return v if -2**31 <= v < 2**31 else None

@@ -251,5 +251,8 @@ async def test_unexpected_error_on_fast_path_is_json_500(gw, monkeypatch):
 def test_access_log_can_be_turned_off(tmp_path):
     from sluiceway.runtime.gateway import Gateway
 
-    assert Gateway(make_config(tmp_path / "a")).access_log.enabled
+    assert Gateway(make_config(tmp_path / "a", log={"level": "info"})).access_log.enabled
     assert not Gateway(make_config(tmp_path / "b", log={"access": False})).access_log.enabled
+    # info-level lines, like uvicorn's access log: a level above info leaves them out
+    assert Gateway(make_config(tmp_path / "c", log={"level": "debug"})).access_log.enabled
+    assert not Gateway(make_config(tmp_path / "d", log={"level": "warning"})).access_log.enabled

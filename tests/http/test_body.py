@@ -68,8 +68,8 @@ def probed(body: bytes):
 def test_ndjson_probe_reads_only_the_time_fields_and_keeps_lines():
     body = b' {"timestamp":"2025-01-02T03:04:05Z","a":{"b":[1,2.5,null]}}\r\n\n{"time":7,"event_time":"x"}\n'
     (p1, l1), (p2, l2) = probed(body)
-    assert (p1.get("timestamp"), p1.get("event_time"), l1) == ("2025-01-02T03:04:05Z", None, body.split(b"\r")[0][1:])
-    assert (p2.get("time"), p2.get("event_time"), l2) == (7, "x", b'{"time":7,"event_time":"x"}')
+    assert (p1.timestamp, p1.event_time, l1) == ("2025-01-02T03:04:05Z", None, body.split(b"\r")[0][1:])
+    assert (p2.time, p2.event_time, l2) == (7, "x", b'{"time":7,"event_time":"x"}')
 
 
 @pytest.mark.parametrize("body, message", [

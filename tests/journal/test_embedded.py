@@ -435,3 +435,54 @@ async def test_kill_9_loses_no_acknowledged_append(tmp_path):
     nxt = max(got) + 1
     assert await j.writer().append([b"after the crash"]) == (nxt, nxt)
     await j.aclose()
+
+
+async def test_synced_pages_older_than_the_window_leave_the_page_cache(tmp_path, monkeypatch):
+    """After each sync the writer drops what lies more than page_cache_bytes behind the tail
+    (in steps of SHED_STEP), and a segment that stops being active whole; the data stays."""
+    from sluiceway.journal import embedded
+
+    calls: list[tuple[str, int, int]] = []
+    real = os.posix_fadvise
+
+    def spy(fd, start, length, advice):
+        assert advice == os.POSIX_FADV_DONTNEED
+        calls.append((os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[1], start, length))
+        real(fd, start, length, advice)
+
+    monkeypatch.setattr(embedded.os, "posix_fadvise", spy)
+    monkeypatch.setattr(embedded, "SHED_STEP", 1000)
+    j = await opened(tmp_path, segment_bytes=10_000, page_cache_bytes=2000)
+    part = j.writer()
+    data = [b"%04d" % i + b"x" * 480 for i in range(60)]  # 500-byte frames
+    for d in data:
+        await part.append([d])
+    segs = [p.name for p in segments(tmp_path)]
+    assert len(segs) == 3
+    # Every byte older than the window was dropped once, in order, each step >= SHED_STEP
+    # (the last before a roll may be shorter: the rest of that segment).
+    by_seg: dict[str, list[tuple[int, int]]] = {}
+    for name, start, length in calls:
+        by_seg.setdefault(name, []).append((start, length))
+    for name in segs[:-1]:
+        spans = by_seg[name]
+        assert spans[0][0] == 0 and all(a + n == b for (a, n), (b, _) in zip(spans, spans[1:]))
+        assert sum(n for _, n in spans) == 10_000
+        assert all(n >= 1000 for _, n in spans[:-1])
+    active = by_seg.get(segs[-1], [])
+    assert sum(n for _, n in active) <= (tmp_path / "partitions" / "w0" / segs[-1]).stat().st_size - 2000
+    assert [e.data for e in await read_all(part, max_count=100)] == data
+    await j.aclose()
+
+
+@pytest.mark.parametrize("kw", [{"page_cache_bytes": None}, {"fsync": False}])
+async def test_page_cache_left_alone(tmp_path, monkeypatch, kw):
+    from sluiceway.journal import embedded
+
+    monkeypatch.setattr(embedded.os, "posix_fadvise", lambda *a: pytest.fail("posix_fadvise called"))
+    j = await opened(tmp_path, segment_bytes=4096, **{"page_cache_bytes": 0, **kw})
+    part = j.writer()
+    for i in range(40):
+        await part.append([item(i) * 20])
+    assert len(await read_all(part)) == 40
+    await j.aclose()

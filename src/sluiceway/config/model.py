@@ -54,6 +54,9 @@ class JournalConfig(StrictModel):
     max_bytes: ByteSize = 1024 * 1024 * 1024
     when_full: Literal["reject"] = "reject"
     fsync: bool = True
+    # Newest bytes of each partition left in the OS page cache; older synced pages are
+    # dropped after their sync. null: leave it all to the kernel.
+    page_cache_bytes: ByteSize | None = 32 * 1024 * 1024
 
 
 class LogConfig(StrictModel):

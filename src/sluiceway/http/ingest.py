@@ -9,6 +9,7 @@ and only then is 202 sent.
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -40,9 +41,6 @@ class EventTime(msgspec.Struct):
     timestamp: Any = None
     time: Any = None
 
-    def get(self, key: str) -> Any:
-        return getattr(self, key)
-
 
 _EVENT_TIME = msgspec.json.Decoder(EventTime)
 ROUTE = "/v1/streams/{stream}/events"
@@ -59,17 +57,37 @@ def _time_json(v: str) -> bytes:
         return b"null"
 
 
-def encode_events(events: list[tuple[dict[str, Any], bytes | None]], *, tenant: str, stream: str,
+_TIMES_OF_STRUCT = attrgetter(*_TIME_KEYS)
+_TAIL_SPAN = 1 << 32  # the last 8 hex digits of an id
+
+
+def _times_of_dict(ev: dict[str, Any]) -> tuple[Any, ...]:
+    return ev.get("event_time"), ev.get("timestamp"), ev.get("time")
+
+
+def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream: str,
                   source: str, received_at: str, idempotency_key: str | None,
                   attachments: bytes = b"[]") -> list[bytes]:
     """Events → encoded Records, the journal's entry format (see record.Record).
 
-    Built by concatenation: the envelope is the same for every event of a request, and an
-    event whose exact JSON text is at hand (a single object, an NDJSON line: already parsed,
-    so known to be valid JSON on one line) is embedded as sent instead of being re-serialised.
+    ``events`` pairs each event (a dict, or the ``EventTime`` the NDJSON path decodes) with
+    its exact JSON text when at hand (a single object, an NDJSON line: already parsed, so
+    known to be valid JSON on one line), embedded as sent instead of being re-serialised.
+    Built by concatenation: the envelope is the same for every event of a call.
     ``attachments`` is the JSON array of ``record.Attachment`` objects, the same for every
     event of the call.
+
+    Ids: one UUIDv7 per call; event *i* gets it with its last 32 bits (random in a UUIDv7)
+    replaced by a counter starting at their value (RFC 9562 6.2, method 2: monotonic random).
+    They are unique, and ordered in the order of the events: the 42-bit counter before those
+    bits steps at every UUIDv7 this process makes, so no other id shares their prefix.
     """
+    n = len(events)
+    first = str(_uuid7())
+    head = b'{"id":"' + first[:-8].encode()
+    tail = int(first[-8:], 16)
+    if tail + n > _TAIL_SPAN:  # start lower rather than wrap: ids stay ordered
+        tail = _TAIL_SPAN - n
     mid = b"".join((b'","tenant":', _dumps(tenant), b',"stream":', _dumps(stream), b',"source":', _dumps(source),
                     b',"received_at":', _dumps(received_at), b',"idempotency_key":', _dumps(idempotency_key),
                     b',"attachments":', attachments, b',"event_time":'))
@@ -77,17 +95,17 @@ def encode_events(events: list[tuple[dict[str, Any], bytes | None]], *, tenant: 
     out = []
     append = out.append
     times: dict[str, bytes] = {}  # time string -> JSON value: events of a batch often share it
+    times_of = _TIMES_OF_STRUCT if n and type(events[0][0]) is EventTime else _times_of_dict
     for ev, raw in events:
         t = b"null"
-        for k in _TIME_KEYS:  # the event's own time, memoised per distinct string
-            v = ev.get(k)
+        for v in times_of(ev):  # the event's own time: the first key holding a string
             if type(v) is str:
                 t = times.get(v)
                 if t is None:
                     t = times[v] = _time_json(v)
                 break
-        append(join((b'{"id":"', str(_uuid7()).encode(), mid, t, b',"payload":',
-                     raw if raw is not None else _dumps(ev), b"}")))
+        append(join((head, b"%08x" % tail, mid, t, b',"payload":', raw if raw is not None else _dumps(ev), b"}")))
+        tail += 1
     return out
 
 

@@ -73,6 +73,18 @@ A roll is noticed by listing the directory; the older segment must then be compl
 may save cursors of any partition and reclaim its segments; a process that finds files gone
 rescans. Running two deliveries of the same consumer on the same partition is the caller's bug.
 
+Page cache
+----------
+A partition's synced bytes older than its newest ``page_cache_bytes`` are dropped from the
+OS page cache (``posix_fadvise(DONTNEED)``, in the writer thread right after the sync, in
+steps of at least ``SHED_STEP``; a segment that stops being the active one is dropped whole).
+The pages are clean, so this changes nothing on disk: readers within that window of the tail
+read from memory, readers further behind from disk. It keeps a journal that is written faster
+than it is delivered from growing the page cache by everything it holds; growing it into
+memory never touched before costs several times the write itself (measured on this project's
+VMs: 3.1 ms of system time per MiB written against 0.35 ms with the drop). ``None`` leaves
+it all to the kernel, as does ``fsync=False`` (the pages would still be dirty).
+
 Reading is cheap at the tail: each partition remembers where the last reads stopped (offset ->
 file position) and keeps a sparse offset -> position index per segment, so a read never rescans
 a segment from its start.
@@ -113,6 +125,8 @@ CHUNK = 256 * 1024  # first read size; doubles up to MAX_CHUNK within one read
 MAX_CHUNK = 8 * 1024 * 1024
 FOLLOW_BUDGET = 8 * 1024 * 1024  # bytes verified per follow() of another process's partition
 COMMIT_BYTES = 8 * 1024 * 1024  # a group commit takes queued appends up to about this size
+SHED_STEP = 4 * 1024 * 1024  # page cache is dropped in steps of at least this (see "Page cache")
+_FADV_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", None)
 FULL_RETRY_AFTER = 1.0
 RESCAN_EVERY = 0.25  # seconds between rescans of our own partition (others may reclaim it)
 _SEG_RE = re.compile(r"(\d{20})\.seg\Z")
@@ -142,7 +156,7 @@ def _mkdir(path: Path, sync: bool) -> None:
 
 
 class _Segment:
-    __slots__ = ("first", "path", "size", "next_off", "fd", "ino", "gone", "idx_off", "idx_pos", "checked")
+    __slots__ = ("first", "path", "size", "next_off", "fd", "ino", "gone", "idx_off", "idx_pos", "checked", "shed")
 
     def __init__(self, first: int, path: Path) -> None:
         self.first = first
@@ -157,6 +171,7 @@ class _Segment:
         # Bytes [0, checked) were crc-verified (or written) by this process: reads skip
         # their crcs. Segments trusted by size alone (not last at open) start at 0.
         self.checked = 0
+        self.shed = 0  # bytes [0, shed) were dropped from the page cache (own, see "Page cache")
 
     def open_fd(self) -> int:
         if self.fd is None:
@@ -528,9 +543,10 @@ class EmbeddedPartition(Partition):
         new = self._roll or seg is None or seg.size >= self._j.segment_bytes
         new_path = self._seg_path(first) if new else None
         keep = 0 if seg is None else seg.size
+        shed = self._shed_plan(seg, new, len(buf))
         try:
             fd, took = await self._loop.run_in_executor(
-                self._executor, self._write, None if new else seg.fd, new_path, buf, keep
+                self._executor, self._write, None if new else seg.fd, new_path, buf, keep, shed
             )
         except OSError as exc:
             self._queued -= total
@@ -561,8 +577,25 @@ class EmbeddedPartition(Partition):
         if self._j.fsync_observer is not None:
             self._j.fsync_observer(took)
 
-    def _write(self, fd: int | None, new_path: Path | None, buf: bytes, keep: int) -> tuple[int, float]:
-        """Executor thread: [create segment + fsync dir], write all, fdatasync; (fd, seconds)."""
+    def _shed_plan(self, seg: _Segment | None, new: bool, nbytes: int) -> tuple[int, int, int] | None:
+        """What the next write may drop from the page cache: (fd, start, length) or None.
+
+        ``seg`` is the active segment before the write of ``nbytes``; when ``new``, the write
+        starts another one and ``seg`` is dropped whole. ``seg`` is the last segment until the
+        write has returned, so it is never reclaimed (nor its fd closed) meanwhile."""
+        window = self._j.page_cache_bytes
+        if window is None or not self._j.fsync or _FADV_DONTNEED is None or seg is None or seg.fd is None:
+            return None
+        end = seg.size if new else seg.size + nbytes - window
+        if end - seg.shed < (1 if new else SHED_STEP):
+            return None
+        start, seg.shed = seg.shed, end
+        return seg.fd, start, end - start
+
+    def _write(self, fd: int | None, new_path: Path | None, buf: bytes, keep: int,
+               shed: tuple[int, int, int] | None = None) -> tuple[int, float]:
+        """Executor thread: [create segment + fsync dir], write all, fdatasync, drop what
+        ``shed`` names from the page cache; (fd, seconds)."""
         started = time.perf_counter()
         if new_path is not None:
             fd = os.open(new_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o644)
@@ -588,7 +621,13 @@ class EmbeddedPartition(Partition):
                 except OSError:
                     pass
             raise
-        return fd, time.perf_counter() - started
+        took = time.perf_counter() - started
+        if shed is not None:
+            try:
+                os.posix_fadvise(*shed, _FADV_DONTNEED)
+            except OSError:  # advice only: the data is on disk either way
+                pass
+        return fd, took
 
     def _notify(self) -> None:
         event, self._data = self._data, asyncio.Event()
@@ -847,6 +886,7 @@ class EmbeddedJournal(Journal):
         writer_name: str | None = None,
         poll_interval: float = 0.05,
         fsync_observer: Callable[[float], None] | None = None,
+        page_cache_bytes: int | None = 32 * 1024 * 1024,
     ) -> None:
         if segment_bytes <= 0 or max_bytes <= 0 or poll_interval <= 0:
             raise ValueError("segment_bytes, max_bytes and poll_interval must be positive")
@@ -860,6 +900,7 @@ class EmbeddedJournal(Journal):
         self.writer_name = writer_name
         self.poll_interval = poll_interval
         self.fsync_observer = fsync_observer  # called with the seconds of each write + sync
+        self.page_cache_bytes = page_cache_bytes  # newest bytes per partition kept cached ("Page cache")
         self.consumers: tuple[str, ...] = ()
         self._own: EmbeddedPartition | None = None
         self._parts: dict[str, EmbeddedPartition] = {}

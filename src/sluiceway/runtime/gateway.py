@@ -58,12 +58,14 @@ class Gateway:
         self.journal = EmbeddedJournal(
             config.journal_dir, segment_bytes=j.segment_bytes, max_bytes=j.max_bytes, fsync=j.fsync,
             writer=role != "delivery" or background, writer_name=writer_name,
-            fsync_observer=self.metrics.journal_fsync_seconds.observe,
+            fsync_observer=self.metrics.journal_fsync_seconds.observe, page_cache_bytes=j.page_cache_bytes,
         )
         self.auth = Authenticator(self.store, ttl=config.server.token_cache_ttl)
         self.allowed_streams = frozenset(config.server.streams)
         self.max_body_bytes = config.server.max_body_bytes
-        self.access_log = access_log or AccessLog(config.log.format, enabled=config.log.access)
+        # Access lines are info-level records (as uvicorn's): a level above info leaves them out.
+        self.access_log = access_log or AccessLog(config.log.format,
+                                                  enabled=config.log.access and config.log.level in ("debug", "info"))
         self.blobs = BlobSpool(config.data_dir, fsync=j.fsync)
         self.sources = [registry.implementation("source", c.type)(c.name, c, self) for c in config.sources]
         self.deliveries: DeliveryManager | None = None

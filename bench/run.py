@@ -231,6 +231,7 @@ class Server:
     log_path: Path
     has_bulk: bool
     proc: subprocess.Popen | None = None
+    only: frozenset[str] | None = None  # the phases this server takes part in (None: all)
     samples: list[tuple[float, int, int]] = field(default_factory=list)  # t, tree kB, main kB
     proc_samples: list[tuple[float, dict[int, int]]] = field(default_factory=list)  # t, pid → kB
     interval: float = 0.1  # seconds between samples
@@ -466,6 +467,15 @@ class Suite:
             conf.write_text("sinks: []\njournal:\n  max_bytes: 32GiB\n  segment_bytes: 256MiB\n")
             argv += ["--config", str(conf)]
             label = "sluiceway without sinks (diagnostic)"
+        elif name == "sluice-burst":
+            # Diagnostic: the default gateway, sinks and all, with a journal that has room for
+            # the whole bulk run: how fast it accepts a burst that its delivery works off
+            # afterwards. With the default 1 GiB the journal fills during the run and the
+            # rate falls to what delivery, sharing the core, drains.
+            conf = self.tmp / "sluice-burst.yaml"
+            conf.write_text("journal:\n  max_bytes: 16GiB\n")
+            argv += ["--config", str(conf)]
+            label = "sluiceway, journal with room for the run (diagnostic)"
         elif self.args.sluice_config:
             argv += ["--config", str(Path(self.args.sluice_config).resolve())]
         # Pass the same uvicorn flags as the baselines where `sluice serve` accepts them.
@@ -651,8 +661,9 @@ class Suite:
                 yield r, srv
 
     def phase_single(self) -> None:
-        runs: dict[str, list[dict]] = {s.name: [] for s in self.up}
-        for r, srv in self.rounds(list(self.up)):
+        servers = [s for s in self.up if s.only is None or "single" in s.only]
+        runs: dict[str, list[dict]] = {s.name: [] for s in servers}
+        for r, srv in self.rounds(servers):
             try:
                 res = self.measured_wrk(srv, "bench/wrk/post_event.lua", self.args.connections,
                                         [self.tokens[srv.name]])  # fmt: skip
@@ -814,10 +825,12 @@ class Suite:
             srv = self.uvicorn_server("fastapi", "FastAPI + pydantic + SQLite",
                                       "fastapi_sqlite:app", env)  # fmt: skip
             planned.append((srv, False))
-        for name in ("sluice", "sluice-nosinks"):
+        for name in ("sluice", "sluice-nosinks", "sluice-burst"):
             if name not in wanted:
                 continue
             srv, why = self.sluice_server(name)
+            if srv is not None and name == "sluice-burst":
+                srv.only = frozenset({"bulk"})
             if srv is None:
                 self.results[name] = {"label": "sluiceway", "skipped": why, "phases": {}}
                 log(f"{name}: skipped: {why}")
@@ -835,7 +848,7 @@ class Suite:
             if "single" in self.phases:
                 self.phase_single()
             if "latency" in self.phases:
-                for srv in list(self.up):
+                for srv in [s for s in self.up if s.only is None or "latency" in s.only]:
                     try:
                         self.results[srv.name]["phases"]["latency"] = self.phase_latency(srv)
                     except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
@@ -901,6 +914,13 @@ class Suite:
         elif b.get("error"):
             out.append(dict(target=f"2. bulk NDJSON ≥ {TARGET_BULK_EPS:,} events/s accepted",
                             figure=b["error"][:120], ok=False))  # fmt: skip
+        bb = ph("sluice-burst", "bulk")
+        if bb.get("eps") is not None:
+            clean = bb.get("not_accepted", 0) == 0 and bb.get("errors_total", 0) == 0
+            out.append(dict(target="2 (diagnostic). the same, journal with room for the run",
+                            figure=f"{bb['eps']:,.0f} events/s ({bb['rps']:,.1f} req/s, "
+                                   f"{bb.get('not_accepted', 0)} not accepted)",
+                            ok=bb["eps"] >= TARGET_BULK_EPS and clean))  # fmt: skip
         lt = ph("sluice", "latency")
         if lt.get("latency_ms"):
             p99 = lt["latency_ms"]["p99"]
@@ -1130,8 +1150,8 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
       "optionally `pip install py-spy` for `--profile`; then `python bench/run.py` (all phases, "
       "about 5 minutes), or e.g. `python bench/run.py --duration 10 --only single,latency "
       "--repeat 3`. Needs 2 CPUs. `python bench/run.py --help` lists the options; "
-      "`--servers noop,fastapi,sluice,sluice-nosinks` adds the diagnostic run of sluiceway "
-      "without sinks.")  # fmt: skip
+      "`--servers noop,fastapi,sluice,sluice-nosinks,sluice-burst` adds the diagnostic runs of "
+      "sluiceway without sinks, and (bulk only) with a journal that has room for the whole run.")  # fmt: skip
     w("")
     w("## Results")
     w("")
@@ -1366,8 +1386,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="single,bulk,latency",
                    help="comma-separated phases: single, bulk, latency")  # fmt: skip
     p.add_argument("--servers", default="noop,fastapi,sluice",
-                   help="comma-separated servers: noop, fastapi, sluice, and sluice-nosinks "
-                   "(diagnostic: sluiceway with no sinks, i.e. without delivery)")  # fmt: skip
+                   help="comma-separated servers: noop, fastapi, sluice, and the diagnostics "
+                   "sluice-nosinks (sluiceway with no sinks, i.e. without delivery) and "
+                   "sluice-burst (bulk only: the default gateway with a 16 GiB journal)")  # fmt: skip
     p.add_argument("--repeat", type=int, default=1, help="measured runs per phase (median)")
     p.add_argument("--connections", type=int, default=32, help="connections, single/latency")
     p.add_argument("--bulk-connections", type=int, default=8)
@@ -1413,9 +1434,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1 or args.repeat > 10:
         p.error("--repeat must be 1..10")
     bad = {x.strip() for x in args.servers.split(",") if x.strip()} - {
-        "noop", "fastapi", "sluice", "sluice-nosinks"}
+        "noop", "fastapi", "sluice", "sluice-nosinks", "sluice-burst"}
     if bad:
-        p.error(f"unknown server(s) {sorted(bad)}; valid: noop, fastapi, sluice, sluice-nosinks")
+        p.error(f"unknown server(s) {sorted(bad)}; valid: noop, fastapi, sluice, sluice-nosinks, sluice-burst")
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             p.error(f"`{tool}` is required (apt-get install {'wrk' if tool == 'wrk' else 'util-linux'})")

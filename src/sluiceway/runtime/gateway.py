@@ -163,7 +163,7 @@ class Gateway:
         except JournalFull as e:
             self.metrics.events_rejected.labels(reason="journal_full").inc(len(items))
             raise Unavailable(str(e), retry_after=e.retry_after, code="journal_full") from None
-        self.metrics.events_accepted.labels(stream=stream).inc(len(items))
+        self.metrics.accepted(stream, len(items))
         return span
 
     @property

@@ -43,6 +43,13 @@ class Metrics:
         self.dead_letters = Counter("sluice_sink_dead_letters", "Records dead-lettered", ["sink"], registry=r)
         self._req_children: dict[tuple[str, str, int], Any] = {}
         self._lat_children: dict[str, Any] = {}
+        self._accepted_children: dict[str, Any] = {}
+
+    def accepted(self, stream: str, n: int) -> None:
+        child = self._accepted_children.get(stream)
+        if child is None:
+            child = self._accepted_children[stream] = self.events_accepted.labels(stream=stream)
+        child.inc(n)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)

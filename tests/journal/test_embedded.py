@@ -486,3 +486,48 @@ async def test_page_cache_left_alone(tmp_path, monkeypatch, kw):
         await part.append([item(i) * 20])
     assert len(await read_all(part)) == 40
     await j.aclose()
+
+
+async def test_commit_delay_lets_appends_arriving_one_by_one_share_a_sync(tmp_path, monkeypatch):
+    """Appends spaced out in time (as from clients at a steady rate) share syncs when a
+    commit may start only commit_delay after the previous one ended; an append to an idle
+    writer is committed at once."""
+    syncs: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real(fd)))
+
+    async def spaced(part, n: int) -> list[tuple[int, int]]:
+        async def one(i):
+            await asyncio.sleep(i * 0.002)
+            return await part.append([b"n%d" % i])
+        return await asyncio.gather(*(one(i) for i in range(n)))
+
+    from sluiceway.journal import embedded
+
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds, *a, **kw):
+        waits.append(seconds)
+        return await real_sleep(seconds, *a, **kw)
+
+    counts = {}
+    for delay in (0.0, 0.05):
+        syncs.clear()
+        j = await opened(tmp_path / str(delay), commit_delay=delay)
+        part = j.writer()
+        monkeypatch.setattr(embedded.asyncio, "sleep", sleep)
+        await part.append([b"first"])  # idle writer: committed without waiting
+        monkeypatch.setattr(embedded.asyncio, "sleep", real_sleep)
+        assert waits == []
+        results = await spaced(part, 40)
+        assert sorted(a for a, _ in results) == list(range(2, 42))
+        assert len(await read_all(part, max_count=100)) == 41
+        counts[delay] = len(syncs)
+        await j.aclose()
+    assert counts[0.05] < counts[0.0] / 2
+
+
+def test_commit_delay_must_not_be_negative(tmp_path):
+    with pytest.raises(ValueError, match="commit_delay"):
+        EmbeddedJournal(tmp_path, commit_delay=-1)

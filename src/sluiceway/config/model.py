@@ -57,6 +57,8 @@ class JournalConfig(StrictModel):
     # Newest bytes of each partition left in the OS page cache; older synced pages are
     # dropped after their sync. null: leave it all to the kernel.
     page_cache_bytes: ByteSize | None = 32 * 1024 * 1024
+    # Under load, a group commit starts no sooner than this after the previous one ended.
+    commit_delay: Duration = Field(0.001, ge=0, le=0.1)
 
 
 class LogConfig(StrictModel):

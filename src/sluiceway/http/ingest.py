@@ -81,7 +81,9 @@ def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream
     Ids: one UUIDv7 per call; event *i* gets it with its last 32 bits (random in a UUIDv7)
     replaced by a counter starting at their value (RFC 9562 6.2, method 2: monotonic random).
     They are unique, and ordered in the order of the events: the 42-bit counter before those
-    bits steps at every UUIDv7 this process makes, so no other id shares their prefix.
+    bits steps at every UUIDv7 this process makes, so no other id of this process shares their
+    prefix (across processes a clash needs the same millisecond and 74 equal random bits, as
+    for any two UUIDv7s).
     """
     n = len(events)
     first = str(_uuid7())

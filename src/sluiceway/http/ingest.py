@@ -82,8 +82,8 @@ def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream
     replaced by a counter starting at their value (RFC 9562 6.2, method 2: monotonic random).
     They are unique, and ordered in the order of the events: the 42-bit counter before those
     bits steps at every UUIDv7 this process makes, so no other id of this process shares their
-    prefix (across processes a clash needs the same millisecond and 74 equal random bits, as
-    for any two UUIDv7s).
+    prefix (across processes a clash needs the same millisecond, the same randomly seeded 42-bit
+    counter and overlapping tails: a chance of about n / 2**74 for two calls of n events).
     """
     n = len(events)
     first = str(_uuid7())

@@ -112,3 +112,25 @@ async def test_bad_payload_in_a_later_chunk_rolls_the_whole_call_back(any_store,
         await any_store.upsert_feedback(good + [bad])
     assert await rows(any_store, "acme") == []  # one transaction: nothing of the call was kept
     assert await any_store.upsert_feedback(good) == 5  # and the store is still usable
+
+
+@pytest.mark.parametrize("parts", [("acme", "playstore", "com.acme", "r1"), ("t", "webhook", "", "é☃ 42"),
+                                   ("a", "x", "", "")])
+def test_feedback_id_is_the_uuid5_of_the_identity(parts):
+    import uuid
+
+    from sluiceway.feedback.item import _NS
+
+    assert feedback_id(*parts) == str(uuid.uuid5(_NS, "\x1f".join(parts)))
+
+
+def test_item_times_are_written_in_utc_with_z():
+    from datetime import timedelta
+
+    from sluiceway.feedback.item import iso
+
+    assert iso(datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)) == "2025-01-02T03:04:05.000006Z"
+    assert iso(datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))) == "2025-01-02T01:04:05Z"
+    assert iso(None) is None
+    with pytest.raises(ValueError, match="tz-aware"):
+        iso(datetime(2025, 1, 2))

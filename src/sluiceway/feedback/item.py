@@ -10,6 +10,7 @@ them, the object store keeps them like any stream.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,19 +23,31 @@ from sluiceway.record import UTC
 
 STREAM = "feedback"
 _NS = uuid.UUID("6f1d3c1e-8a51-4f0c-9c5e-2b7d1e0a9f11")  # sluiceway feedback namespace
+_NS_BYTES = _NS.bytes
 SOURCE_TYPES = ("playstore", "x", "discourse", "intercom", "webhook")
 
 
 def feedback_id(tenant: str, source_type: str, source_instance: str, external_id: str) -> str:
-    return str(uuid.uuid5(_NS, "\x1f".join((tenant, source_type, source_instance, external_id))))
+    """``str(uuid.uuid5(_NS, "<tenant>\\x1f<type>\\x1f<instance>\\x1f<external id>"))``, built from the
+    SHA-1 digest directly (a webhook computes one per item: without the UUID object it is a
+    third of the time)."""
+    name = "\x1f".join((tenant, source_type, source_instance, external_id)).encode()
+    d = bytearray(hashlib.sha1(_NS_BYTES + name).digest()[:16])
+    d[6] = (d[6] & 0x0F) | 0x50  # version 5
+    d[8] = (d[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = d.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def iso(t: datetime | None) -> str | None:
     if t is None:
         return None
-    if t.tzinfo is None:
+    tz = t.tzinfo
+    if tz is None:
         raise ValueError(f"naive datetime {t!r}: feedback times must be tz-aware")
-    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if tz is not UTC:
+        t = t.astimezone(UTC)
+    return t.isoformat()[:-6] + "Z"  # isoformat ends with "+00:00"
 
 
 def from_epoch(seconds: float | int | str | None) -> datetime | None:

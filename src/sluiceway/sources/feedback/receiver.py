@@ -67,6 +67,11 @@ class FeedbackHub(Source):
             self.scheduler = None
 
     # -- webhooks -------------------------------------------------------------------------
+    def _cached(self, tenant: str, type_: str) -> list[tuple["SourceRow", dict[str, Any]]] | None:
+        """``_sources`` from the cache alone (None if not there or expired): no await on a hit."""
+        hit = self._cache.get(f"{tenant}\x1f{type_}")
+        return hit[1] if hit is not None and hit[0] >= time.monotonic() else None
+
     async def _sources(self, tenant: str, type_: str) -> list[tuple["SourceRow", dict[str, Any]]]:
         """The tenant's enabled sources of ``type_`` with their secrets (cached); 404 if none."""
         if not valid_name(tenant):
@@ -134,7 +139,10 @@ class FeedbackHub(Source):
 
         async def handle(headers: dict[bytes, bytes], _: str) -> tuple[int, str | None, str | None]:
             tenant, name = scope["path_params"]["tenant"], scope["path_params"]["source"]
-            match = next(((r, s) for r, s in await self._sources(tenant, "webhook") if r.name == name), None)
+            sources = self._cached(tenant, "webhook")
+            if sources is None:
+                sources = await self._sources(tenant, "webhook")
+            match = next(((r, s) for r, s in sources if r.name == name), None)
             if match is None:
                 raise NotFound(f"tenant {tenant!r} has no enabled webhook source named {name!r}")
             row, secrets = match

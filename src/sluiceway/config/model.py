@@ -27,6 +27,7 @@ class ServerConfig(StrictModel):
     shutdown_timeout: Duration = 30.0
     token_cache_ttl: Duration = 5.0
     delivery_nice: int = Field(10, ge=0, le=19)  # CPU priority of delivery below ingest
+    delivery_io_class: Literal["idle", "best-effort"] = "idle"  # its disk I/O waits for the workers'
 
     @field_validator("streams")
     @classmethod

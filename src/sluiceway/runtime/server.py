@@ -4,7 +4,10 @@ This process binds the socket and starts ``server.workers`` HTTP worker processe
 it (role ``http``: worker *i* appends to journal partition ``w<i>`` and fsyncs before every
 2xx). It then delivers every partition to the sinks itself (role ``delivery``), at a lower
 CPU priority (``server.delivery_nice``): under a burst, accepting data wins the CPU and the
-journal absorbs the backlog, which delivery works off when the burst is over. A worker that
+journal absorbs the backlog, which delivery works off when the burst is over. Its disk I/O is
+in the ``idle`` class (``server.delivery_io_class``; Linux I/O schedulers that honour classes,
+such as mq-deadline and BFQ): a worker's journal sync does not queue behind a sink's writes of
+object files and SQLite pages, which held single requests for 50-400 ms on this project's VMs. A worker that
 dies is restarted. SIGTERM/SIGINT: the workers stop accepting and finish in-flight requests,
 then the open batches are flushed to every sink within ``server.shutdown_timeout``.
 """
@@ -20,6 +23,8 @@ import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING
+
+import psutil
 
 from sluiceway.runtime import worker
 from sluiceway.runtime.gateway import Gateway
@@ -76,7 +81,7 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
 
     procs = [worker.spawn(config, i, sock) for i in range(config.server.workers)]
     # Lower the priority before the delivery side starts any thread (threads inherit it).
-    _lower_priority(config.server.delivery_nice)
+    _lower_priority(config.server.delivery_nice, config.server.delivery_io_class)
     failures = 0
     try:
         await gateway.open()
@@ -127,9 +132,15 @@ async def migrate(config: "Config") -> None:
         raise StoreError(lines[-1] if lines else f"store migration failed (exit code {proc.returncode})")
 
 
-def _lower_priority(nice: int) -> None:
+def _lower_priority(nice: int, io_class: str = "best-effort") -> None:
     """Nice the delivery side and mark it a batch job (no wake-up preemption of the HTTP
-    workers). On Linux both apply to the calling thread and to threads it creates later."""
+    workers); with ``io_class="idle"`` put its disk I/O in the idle class. On Linux all three
+    apply to the calling thread and to threads it creates later."""
+    if io_class == "idle" and hasattr(psutil, "IOPRIO_CLASS_IDLE"):  # Linux only
+        try:
+            psutil.Process().ionice(psutil.IOPRIO_CLASS_IDLE)
+        except (OSError, psutil.Error) as e:
+            log.warning("cannot lower the delivery process's I/O priority", error=str(e))
     if nice <= 0:
         return
     try:

@@ -44,13 +44,19 @@ def segments(path: Path, name: str = "w0") -> list[Path]:
 
 
 def frames(seg: Path) -> list[tuple[int, int]]:
-    """(position, length) of every frame in a segment file."""
+    """(position, length) of every frame in a segment file (up to the zeros written ahead)."""
     data, pos, out = seg.read_bytes(), 0, []
-    while pos < len(data):
+    while pos + HDR.size <= len(data) and data[pos:pos + HDR.size] != bytes(HDR.size):
         length, _, _ = HDR.unpack_from(data, pos)
         out.append((pos, HDR.size + length))
         pos += HDR.size + length
     return out
+
+
+def data_end(seg: Path) -> int:
+    """Where the last frame of a segment file ends."""
+    fr = frames(seg)
+    return fr[-1][0] + fr[-1][1] if fr else 0
 
 
 async def test_round_trip_across_segment_rolls(tmp_path):
@@ -74,7 +80,10 @@ async def test_round_trip_across_segment_rolls(tmp_path):
     assert await part.read(n, 10, 1 << 20) == []
     stats = part.stats()
     assert (stats.name, stats.first_offset, stats.last_offset) == ("w0", 1, n)
-    assert stats.bytes == sum(p.stat().st_size for p in segments(tmp_path))
+    segs = segments(tmp_path)
+    assert stats.bytes == sum(p.stat().st_size for p in segs[:-1]) + data_end(segs[-1])
+    assert all(p.stat().st_size == data_end(p) for p in segs[:-1])  # zeros only after the last frame
+    assert set(segs[-1].read_bytes()[data_end(segs[-1]):]) <= {0}
     await j.aclose()
 
 
@@ -97,7 +106,7 @@ async def test_torn_tail_is_truncated_on_open(tmp_path, damage):
         await j.writer().append([item(i)])
     await j.aclose()
     last = segments(tmp_path)[-1]
-    size = last.stat().st_size
+    size = data_end(last)
     fr = frames(last)
     if damage == "garbage":
         last.write_bytes(last.read_bytes() + os.urandom(50))
@@ -289,7 +298,7 @@ async def test_reader_follows_another_writer_and_wait_wakes(tmp_path):
     assert len(segments(tmp_path)) == 1
     assert await writer.writer().append([b"tail"]) == (102, 102)
     assert part.stats().last_offset == 102  # stats() follows too (delivery drains by it)
-    assert writer.writer().stats().bytes == sum(p.stat().st_size for p in segments(tmp_path))
+    assert writer.writer().stats().bytes == sum(data_end(p) for p in segments(tmp_path))
     assert [e.data for e in await read_all(part, after=101)] == [b"tail"]
     await writer.aclose()
     await reader.aclose()
@@ -531,3 +540,50 @@ async def test_commit_delay_lets_appends_arriving_one_by_one_share_a_sync(tmp_pa
 def test_commit_delay_must_not_be_negative(tmp_path):
     with pytest.raises(ValueError, match="commit_delay"):
         EmbeddedJournal(tmp_path, commit_delay=-1)
+
+
+async def test_zeros_are_written_ahead_so_syncs_do_not_grow_the_file(tmp_path, caplog):
+    j = await opened(tmp_path, preallocate_bytes=64 * 1024)
+    await j.writer().append([item(0)])
+    (seg,) = segments(tmp_path)
+    length = seg.stat().st_size
+    assert length == data_end(seg) + 64 * 1024
+    for i in range(1, 50):
+        await j.writer().append([item(i)])
+    assert seg.stat().st_size == length  # written into the zeros: the file's length is unchanged
+    await j.aclose()
+    j = await opened(tmp_path, preallocate_bytes=64 * 1024)  # the zeros are kept, silently
+    assert seg.stat().st_size == length and "torn" not in caplog.text
+    assert await j.writer().append([b"more"]) == (51, 51)
+    assert [e.data for e in await read_all(j.writer())] == [item(i) for i in range(50)] + [b"more"]
+    await j.aclose()
+
+
+async def test_a_frame_torn_inside_the_zeros_is_cut_off(tmp_path, caplog):
+    j = await opened(tmp_path, preallocate_bytes=64 * 1024)
+    for i in range(10):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    (seg,) = segments(tmp_path)
+    end = data_end(seg)
+    frame = seg.read_bytes()[frames(seg)[-1][0]:end]
+    with open(seg, "r+b") as f:  # the first half of a frame landed after the last one; zeros follow
+        f.seek(end)
+        f.write(frame[: len(frame) // 2])
+    j = await opened(tmp_path, preallocate_bytes=64 * 1024)
+    assert "truncating torn tail" in caplog.text
+    assert [e.data for e in await read_all(j.writer())] == [item(i) for i in range(10)]
+    assert await j.writer().append([b"next"]) == (11, 11)
+    await j.aclose()
+    j = await opened(tmp_path)
+    assert [e.data for e in await read_all(j.writer())][-2:] == [item(9), b"next"]
+    await j.aclose()
+
+
+async def test_without_preallocation_the_file_ends_with_the_last_frame(tmp_path):
+    j = await opened(tmp_path, preallocate_bytes=0)
+    for i in range(5):
+        await j.writer().append([item(i)])
+    (seg,) = segments(tmp_path)
+    assert seg.stat().st_size == data_end(seg)
+    await j.aclose()

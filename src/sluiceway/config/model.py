@@ -60,6 +60,9 @@ class JournalConfig(StrictModel):
     page_cache_bytes: ByteSize | None = 32 * 1024 * 1024
     # Under load, a group commit starts no sooner than this after the previous one ended.
     commit_delay: Duration = Field(0.001, ge=0, le=0.1)
+    # Zeros written ahead of the active segment's last frame, so that a sync of appended
+    # frames rewrites allocated blocks and not the file's size (0: append, file grows per sync).
+    preallocate_bytes: ByteSize = Field(4 * 1024 * 1024, ge=0)
 
 
 class LogConfig(StrictModel):

@@ -16,7 +16,10 @@ A segment is a sequence of frames, all integers little endian::
     u32 length | u32 crc32(offset bytes + payload) | u64 offset | payload (length bytes)
 
 The offset bytes and the payload are contiguous, so the crc is ``zlib.crc32(frame[8:])``: it
-catches flipped bits, torn writes, and frames that are intact but in the wrong place.
+catches flipped bits, torn writes, and frames that are intact but in the wrong place. The
+active segment's file may go on after its last frame with zeros written ahead (see
+"Preallocation"); an all-zero header is never a valid frame (its crc would be
+``crc32(8 zero bytes)``, not 0), so the frames end there.
 
 Invariants
 ----------
@@ -27,7 +30,8 @@ Invariants
    ``writer.lock``. A segment file is created (and its directory fsynced) by the same call that
    writes and syncs its first frames, and only after the previous segment was fully written and
    synced. So a segment is never empty except as a crash leftover at the tail, and a segment
-   that is not last is complete.
+   that is not last is complete: before the next segment is created, the zeros after its last
+   frame are cut off and the cut is synced, so its file ends with its last frame.
 3. ``append`` returns only after its frames were written and ``fdatasync``-ed (group commit:
    everything queued meanwhile shares one ``os.write`` and one sync, done in a dedicated thread
    so the event loop keeps running). Under load, a commit starts no sooner than
@@ -37,7 +41,8 @@ Invariants
    last commit ended longer ago) is committed at once. In this process readers never see bytes past the last sync.
 4. Hence after a crash the only possible damage is a *torn tail*: frames at the end of the last
    segment that were never acknowledged. Opening the writer scans the last segment and truncates
-   it (then fsyncs) at the first frame that is short, has an impossible length or fails its crc;
+   it (then fsyncs) at the first frame that is short, has an impossible length or fails its crc,
+   unless everything from there to the end of the file is zeros (space written ahead: kept);
    a tail segment left empty is deleted. Anything else - damage in a segment that is not last, a
    frame with a good crc but the wrong offset - raises ``JournalCorrupt``: acknowledged data is
    never dropped silently. Segments that are not last are checked cheaply on open (their first
@@ -59,8 +64,9 @@ Invariants
 
 When full
 ---------
-The partition's size is the bytes of its segment files (plus appends queued but not yet
-written). An append that would take it past ``max_bytes`` raises ``JournalFull(retry_after)``
+The partition's size is the bytes of its frames (plus appends queued but not yet written);
+on disk the active segment's file is longer by the zeros written ahead (at most
+``preallocate_bytes``). An append that would take it past ``max_bytes`` raises ``JournalFull(retry_after)``
 and stores nothing; receivers turn that into 503 + Retry-After. ``full()`` answers the same
 question a little early (when less than min(64 KiB, max_bytes / 16) is left) so a receiver can
 refuse before reading a body. Space comes back only through reclaim (rule 6).
@@ -70,9 +76,9 @@ Processes
 Every process that ingests opens the same data dir as a writer and takes its own partition:
 ``writer_name`` if given, else the first of ``w0, w1, …`` whose lock is free (a restarted worker
 reuses a free one and recovers it). All other partitions on disk are opened read-only: they are
-followed by polling the last segment's size (``poll_interval``) and only frames that are
-complete with a good crc are trusted; an incomplete frame at the end is "not written yet", never
-truncated (its writer may be mid-write, or dead and recovered when its partition is next taken).
+followed by reading past the last trusted frame of the last segment (``poll_interval``) and
+only frames that are complete with a good crc are trusted; an incomplete frame or zeros at the
+end are "not written yet", never truncated (its writer may be mid-write, or dead and recovered when its partition is next taken).
 A roll is noticed by listing the directory; the older segment must then be complete. Any process
 may save cursors of any partition and reclaim its segments; a process that finds files gone
 rescans. Running two deliveries of the same consumer on the same partition is the caller's bug.
@@ -88,6 +94,18 @@ than it is delivered from growing the page cache by everything it holds; growing
 memory never touched before costs several times the write itself (measured on this project's
 VMs: 3.1 ms of system time per MiB written against 0.35 ms with the drop). ``None`` leaves
 it all to the kernel, as does ``fsync=False`` (the pages would still be dirty).
+
+Preallocation
+-------------
+With ``fsync`` on, a commit whose frames pass the end of the active segment's file writes
+``preallocate_bytes`` of zeros after them (not past ``segment_bytes``) before its sync; the
+commits after it overwrite those zeros (``pwrite`` at the end of the frames). A sync of such
+an overwrite flushes the data and the disk cache only: the file's length and block map did not
+change, so the file system has no metadata of it to write. Growing the file on every commit
+makes every sync also write the inode, synchronously (measured on this project's VMs, ext4
+without a journal: 0.25 against 0.11 ms for a 4 KiB write + ``fdatasync``), and that inode's
+block is shared with other files'. PostgreSQL fills its WAL segments with zeros for the same
+reason. ``0`` turns it off: the file then ends with its last frame, as before.
 
 Reading is cheap at the tail: each partition remembers where the last reads stopped (offset ->
 file position) and keeps a sparse offset -> position index per segment, so a read never rescans
@@ -130,6 +148,7 @@ MAX_CHUNK = 8 * 1024 * 1024
 FOLLOW_BUDGET = 8 * 1024 * 1024  # bytes verified per follow() of another process's partition
 COMMIT_BYTES = 8 * 1024 * 1024  # a group commit takes queued appends up to about this size
 SHED_STEP = 4 * 1024 * 1024  # page cache is dropped in steps of at least this (see "Page cache")
+_ZEROS = bytes(1024 * 1024)  # written ahead of the active segment's last frame (see "Preallocation")
 _FADV_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", None)
 FULL_RETRY_AFTER = 1.0
 RESCAN_EVERY = 0.25  # seconds between rescans of our own partition (others may reclaim it)
@@ -159,8 +178,32 @@ def _mkdir(path: Path, sync: bool) -> None:
         _fsync_dir(path.parent)
 
 
+def _pwrite_all(fd: int, data: bytes | memoryview, pos: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, pos)
+        view, pos = view[n:], pos + n
+
+
+def _write_zeros(fd: int, pos: int, end: int) -> None:
+    while pos < end:
+        n = min(end - pos, len(_ZEROS))
+        _pwrite_all(fd, memoryview(_ZEROS)[:n], pos)
+        pos += n
+
+
+def _all_zeros(fd: int, pos: int, end: int) -> bool:
+    while pos < end:
+        chunk = os.pread(fd, min(end - pos, len(_ZEROS)), pos)
+        if not chunk or chunk.count(0) != len(chunk):
+            return False
+        pos += len(chunk)
+    return True
+
+
 class _Segment:
-    __slots__ = ("first", "path", "size", "next_off", "fd", "ino", "gone", "idx_off", "idx_pos", "checked", "shed")
+    __slots__ = ("first", "path", "size", "next_off", "fd", "ino", "gone", "idx_off", "idx_pos", "checked", "shed",
+                 "zeroed")
 
     def __init__(self, first: int, path: Path) -> None:
         self.first = first
@@ -176,6 +219,7 @@ class _Segment:
         # their crcs. Segments trusted by size alone (not last at open) start at 0.
         self.checked = 0
         self.shed = 0  # bytes [0, shed) were dropped from the page cache (own, see "Page cache")
+        self.zeroed = 0  # own active segment: the file's length; bytes [size, zeroed) are zeros
 
     def open_fd(self) -> int:
         if self.fd is None:
@@ -302,16 +346,18 @@ class EmbeddedPartition(Partition):
         tail: _Segment | None = None
         while firsts:
             seg = _Segment(firsts[-1], self._seg_path(firsts[-1]))
-            seg.fd = os.open(seg.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            seg.fd = os.open(seg.path, os.O_RDWR | os.O_CLOEXEC)
             size = os.fstat(seg.fd).st_size
             status = _scan(seg, size)
             if status == "offset":
                 seg.close()
                 raise JournalCorrupt(f"{seg.path}: frame at byte {seg.size} has the wrong offset")
-            if seg.size < size:
+            seg.zeroed = size
+            if seg.size < size and not _all_zeros(seg.fd, seg.size, size):  # zeros: preallocated
                 log.warning("journal %s: truncating torn tail of %s at byte %d (%d bytes)",
                             self.name, seg.path.name, seg.size, size - seg.size)
                 os.ftruncate(seg.fd, seg.size)
+                seg.zeroed = seg.size
                 if sync:
                     os.fsync(seg.fd)
             if seg.size:
@@ -553,11 +599,15 @@ class EmbeddedPartition(Partition):
         new_path = self._seg_path(first) if new else None
         keep = 0 if seg is None else seg.size
         shed = self._shed_plan(seg, new, len(buf))
+        old = (seg.path, seg.size) if new and seg is not None else None
         try:
-            fd, took = await self._loop.run_in_executor(
-                self._executor, self._write, None if new else seg.fd, new_path, buf, keep, shed
+            fd, zeroed, took = await self._loop.run_in_executor(
+                self._executor, self._write, None if new else seg.fd, new_path, buf, keep,
+                0 if new or seg is None else seg.zeroed, shed, old,
             )
         except OSError as exc:
+            if seg is not None and not new:
+                seg.zeroed = seg.size  # _write cut the file back there (or tried to)
             self._queued -= total
             err = JournalError(f"journal partition {self.name}: write failed: {exc}")
             for fut, _, _ in done:
@@ -577,6 +627,7 @@ class EmbeddedPartition(Partition):
         if seg.checked == seg.size:
             seg.checked += len(buf)
         seg.size += len(buf)
+        seg.zeroed = zeroed
         seg.next_off = off
         self._next, self._last = off, off - 1
         for fut, a, b in done:
@@ -601,21 +652,31 @@ class EmbeddedPartition(Partition):
         start, seg.shed = seg.shed, end
         return seg.fd, start, end - start
 
-    def _write(self, fd: int | None, new_path: Path | None, buf: bytes, keep: int,
-               shed: tuple[int, int, int] | None = None) -> tuple[int, float]:
-        """Executor thread: [create segment + fsync dir], write all, fdatasync, drop what
-        ``shed`` names from the page cache; (fd, seconds)."""
+    def _write(self, fd: int | None, new_path: Path | None, buf: bytes, keep: int, zeroed: int,
+               shed: tuple[int, int, int] | None = None,
+               old: tuple[Path, int] | None = None) -> tuple[int, int, float]:
+        """Executor thread: [end the ``old`` segment (path, bytes of its frames) at its last
+        frame + create the next + fsync dir], write ``buf`` at byte ``keep`` (where the frames
+        end), zeros ahead of it when it passes ``zeroed`` (the file's length), fdatasync, drop
+        what ``shed`` names from the page cache; (fd, the file's length, seconds)."""
         started = time.perf_counter()
+        sync = self._j.fsync
         if new_path is not None:
-            fd = os.open(new_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o644)
+            if old is not None and os.stat(old[0]).st_size != old[1]:
+                self._cut(*old)  # a segment that is not last ends with its last frame (rule 2)
+            fd = os.open(new_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            keep = zeroed = 0
         assert fd is not None
         try:
-            if new_path is not None and self._j.fsync:
+            if new_path is not None and sync:
                 _fsync_dir(self.dir)
-            view = memoryview(buf)
-            while view:
-                view = view[os.write(fd, view) :]
-            if self._j.fsync:
+            end = keep + len(buf)
+            _pwrite_all(fd, buf, keep)
+            if end > zeroed:
+                ahead = self._j.preallocate_bytes if sync else 0
+                zeroed = max(end, min(end + ahead, self._j.segment_bytes))
+                _write_zeros(fd, end, zeroed)
+            if sync:
                 os.fdatasync(fd)
         except BaseException:
             if new_path is not None:
@@ -636,7 +697,17 @@ class EmbeddedPartition(Partition):
                 os.posix_fadvise(*shed, _FADV_DONTNEED)
             except OSError:  # advice only: the data is on disk either way
                 pass
-        return fd, took
+        return fd, zeroed, took
+
+    def _cut(self, path: Path, size: int) -> None:
+        """Executor thread: drop the zeros after the last frame of ``path`` (durably)."""
+        os.truncate(path, size)
+        if self._j.fsync:
+            cut = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(cut)
+            finally:
+                os.close(cut)
 
     def _notify(self) -> None:
         event, self._data = self._data, asyncio.Event()
@@ -897,6 +968,7 @@ class EmbeddedJournal(Journal):
         fsync_observer: Callable[[float], None] | None = None,
         page_cache_bytes: int | None = 32 * 1024 * 1024,
         commit_delay: float = 0.0,
+        preallocate_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         if segment_bytes <= 0 or max_bytes <= 0 or poll_interval <= 0:
             raise ValueError("segment_bytes, max_bytes and poll_interval must be positive")
@@ -914,6 +986,9 @@ class EmbeddedJournal(Journal):
         if commit_delay < 0:
             raise ValueError("commit_delay must not be negative")
         self.commit_delay = commit_delay  # seconds from the end of one commit to the next (rule 3)
+        if preallocate_bytes < 0:
+            raise ValueError("preallocate_bytes must not be negative")
+        self.preallocate_bytes = preallocate_bytes  # zeros ahead of the last frame ("Preallocation")
         self.consumers: tuple[str, ...] = ()
         self._own: EmbeddedPartition | None = None
         self._parts: dict[str, EmbeddedPartition] = {}

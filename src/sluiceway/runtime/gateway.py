@@ -59,7 +59,7 @@ class Gateway:
             config.journal_dir, segment_bytes=j.segment_bytes, max_bytes=j.max_bytes, fsync=j.fsync,
             writer=role != "delivery" or background, writer_name=writer_name,
             fsync_observer=self.metrics.journal_fsync_seconds.observe, page_cache_bytes=j.page_cache_bytes,
-            commit_delay=j.commit_delay,
+            commit_delay=j.commit_delay, preallocate_bytes=j.preallocate_bytes,
         )
         self.auth = Authenticator(self.store, ttl=config.server.token_cache_ttl)
         self.allowed_streams = frozenset(config.server.streams)

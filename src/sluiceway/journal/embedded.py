@@ -33,7 +33,7 @@ Invariants
    that is not last is complete: before the next segment is created, the zeros after its last
    frame are cut off and the cut is synced, so its file ends with its last frame.
 3. ``append`` returns only after its frames were written and ``fdatasync``-ed (group commit:
-   everything queued meanwhile shares one ``os.write`` and one sync, done in a dedicated thread
+   everything queued meanwhile shares one ``os.pwrite`` and one sync, done in a dedicated thread
    so the event loop keeps running). Under load, a commit starts no sooner than
    ``commit_delay`` after the previous one ended (PostgreSQL's ``commit_delay``): appends that
    arrive one by one, as from many clients at a steady rate, then share a sync instead of
@@ -66,8 +66,8 @@ When full
 ---------
 The partition's size is the bytes of its frames (plus appends queued but not yet written);
 on disk the active segment's file is longer by the zeros written ahead (at most
-``preallocate_bytes``). An append that would take it past ``max_bytes`` raises ``JournalFull(retry_after)``
-and stores nothing; receivers turn that into 503 + Retry-After. ``full()`` answers the same
+``preallocate_bytes``). An append that would take it past ``max_bytes`` raises
+``JournalFull(retry_after)`` and stores nothing; receivers turn that into 503 + Retry-After. ``full()`` answers the same
 question a little early (when less than min(64 KiB, max_bytes / 16) is left) so a receiver can
 refuse before reading a body. Space comes back only through reclaim (rule 6).
 
@@ -78,7 +78,8 @@ Every process that ingests opens the same data dir as a writer and takes its own
 reuses a free one and recovers it). All other partitions on disk are opened read-only: they are
 followed by reading past the last trusted frame of the last segment (``poll_interval``) and
 only frames that are complete with a good crc are trusted; an incomplete frame or zeros at the
-end are "not written yet", never truncated (its writer may be mid-write, or dead and recovered when its partition is next taken).
+end are "not written yet", never truncated (its writer may be mid-write, or dead and recovered
+when its partition is next taken).
 A roll is noticed by listing the directory; the older segment must then be complete. Any process
 may save cursors of any partition and reclaim its segments; a process that finds files gone
 rescans. Running two deliveries of the same consumer on the same partition is the caller's bug.

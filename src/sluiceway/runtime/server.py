@@ -7,8 +7,7 @@ CPU priority (``server.delivery_nice``): under a burst, accepting data wins the 
 journal absorbs the backlog, which delivery works off when the burst is over. Its disk I/O is
 in the ``idle`` class (``server.delivery_io_class``; Linux I/O schedulers that honour classes,
 such as mq-deadline and BFQ): a worker's journal sync does not queue behind a sink's writes of
-object files and SQLite pages, which held single requests for 50-400 ms on this project's VMs. A worker that
-dies is restarted. SIGTERM/SIGINT: the workers stop accepting and finish in-flight requests,
+object files and SQLite pages. A worker that dies is restarted. SIGTERM/SIGINT: the workers stop accepting and finish in-flight requests,
 then the open batches are flushed to every sink within ``server.shutdown_timeout``.
 """
 

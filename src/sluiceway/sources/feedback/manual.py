@@ -31,7 +31,7 @@ async def run_once(config: "Config", tenant: str, name: str, on_page: Callable[[
     await store.open(migrate=True)
     journal = EmbeddedJournal(config.journal_dir, segment_bytes=config.journal.segment_bytes,
                               max_bytes=config.journal.max_bytes, fsync=config.journal.fsync, writer=True,
-                              writer_name="cli")
+                              writer_name="cli", preallocate_bytes=config.journal.preallocate_bytes)
     try:
         row = await store.get_source(tenant, name)
         if row is None:

@@ -68,28 +68,25 @@ class FeedbackHub(Source):
 
     # -- webhooks -------------------------------------------------------------------------
     def _cached(self, tenant: str, type_: str) -> list[tuple["SourceRow", dict[str, Any]]] | None:
-        """``_sources`` from the cache alone (None if not there or expired): no await on a hit."""
+        """The tenant's enabled sources of ``type_`` with their secrets, from the cache alone
+        (None if not there or expired): a hit costs no await. On None, ``await _load``."""
         hit = self._cache.get(f"{tenant}\x1f{type_}")
         return hit[1] if hit is not None and hit[0] >= time.monotonic() else None
 
-    async def _sources(self, tenant: str, type_: str) -> list[tuple["SourceRow", dict[str, Any]]]:
-        """The tenant's enabled sources of ``type_`` with their secrets (cached); 404 if none."""
+    async def _load(self, tenant: str, type_: str) -> list[tuple["SourceRow", dict[str, Any]]]:
+        """What ``_cached`` answers, read from the store and cached for ``server.token_cache_ttl``."""
         if not valid_name(tenant):
             raise NotFound(f"unknown tenant {tenant!r}")
-        now = time.monotonic()
-        key = f"{tenant}\x1f{type_}"
-        hit = self._cache.get(key)
-        if hit is None or hit[0] < now:
-            store = self.gateway.store
-            if not await store.tenant_exists(tenant):
-                rows: list[tuple[SourceRow, dict[str, Any]]] = []
-            else:
-                rows = [(r, self.box.decrypt(r.secrets)) for r in await store.list_sources(tenant)
-                        if r.type == type_ and r.enabled]
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = hit = (now + self.gateway.config.server.token_cache_ttl, rows)
-        return hit[1]
+        store = self.gateway.store
+        if not await store.tenant_exists(tenant):
+            rows: list[tuple[SourceRow, dict[str, Any]]] = []
+        else:
+            rows = [(r, self.box.decrypt(r.secrets)) for r in await store.list_sources(tenant)
+                    if r.type == type_ and r.enabled]
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[f"{tenant}\x1f{type_}"] = (time.monotonic() + self.gateway.config.server.token_cache_ttl, rows)
+        return rows
 
     async def _accept(self, items: list[FeedbackItem], tenant: str, source: str, key: str | None) -> tuple[int, bytes]:
         records = encode_items(items, tenant=tenant, source=source, received_at=now_rfc3339(), idempotency_key=key)
@@ -103,7 +100,9 @@ class FeedbackHub(Source):
 
         async def handle(headers: dict[bytes, bytes], _: str) -> tuple[int, str | None, str | None]:
             tenant = scope["path_params"]["tenant"]
-            sources = await self._sources(tenant, "intercom")
+            sources = self._cached(tenant, "intercom")
+            if sources is None:
+                sources = await self._load(tenant, "intercom")
             if not sources:
                 raise NotFound(f"tenant {tenant!r} has no enabled intercom source")
             raw = await read_body(receive, self.config.webhook_max_bytes, None)
@@ -141,7 +140,7 @@ class FeedbackHub(Source):
             tenant, name = scope["path_params"]["tenant"], scope["path_params"]["source"]
             sources = self._cached(tenant, "webhook")
             if sources is None:
-                sources = await self._sources(tenant, "webhook")
+                sources = await self._load(tenant, "webhook")
             match = next(((r, s) for r, s in sources if r.name == name), None)
             if match is None:
                 raise NotFound(f"tenant {tenant!r} has no enabled webhook source named {name!r}")

@@ -469,9 +469,10 @@ class Suite:
             label = "sluiceway without sinks (diagnostic)"
         elif name == "sluice-burst":
             # Diagnostic: the default gateway, sinks and all, with a journal that has room for
-            # the whole bulk run: how fast it accepts a burst that its delivery works off
-            # afterwards. With the default 1 GiB the journal fills during the run and the
-            # rate falls to what delivery, sharing the core, drains.
+            # the whole bulk run whatever the disk: how fast it accepts a burst that its delivery
+            # works off afterwards. The default (``max_bytes: auto``, a quarter of the free disk)
+            # is the same on a disk with 64 GiB free; on a smaller one the journal fills during
+            # the run and the rate falls to what delivery, sharing the core, drains.
             conf = self.tmp / "sluice-burst.yaml"
             conf.write_text("journal:\n  max_bytes: 16GiB\n")
             argv += ["--config", str(conf)]

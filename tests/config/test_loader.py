@@ -118,6 +118,46 @@ def test_parse_size(text, value):
     assert parse_size(text) == value
 
 
+def test_journal_max_bytes_auto_is_a_share_of_free_space(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from sluiceway.config.model import AUTO_MIN
+
+    usage = namedtuple("usage", "total used free")
+    seen = []
+
+    def disk_usage(path):
+        seen.append(Path(path))
+        return usage(100 << 30, 20 << 30, 80 << 30)
+
+    monkeypatch.setattr(shutil, "disk_usage", disk_usage)
+    cfg = load_config(None, env={}, overrides={"data_dir": str(tmp_path / "new" / "data")})
+    assert cfg.journal.max_bytes == "auto"
+    assert cfg.journal_max_bytes() == 20 << 30  # a quarter of the free 80 GiB, one worker
+    assert seen[-1] == tmp_path  # measured where the journal will be: the nearest existing folder
+    two = cfg.model_copy(update={"server": cfg.server.model_copy(update={"workers": 2})})
+    assert two.journal_max_bytes() == 10 << 30  # shared by the writing partitions
+    fixed = cfg.resolve_journal()
+    assert fixed.journal.max_bytes == 20 << 30 and cfg.journal.max_bytes == "auto"
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(1 << 30, 1 << 30, 1 << 20))
+    assert cfg.journal_max_bytes() == AUTO_MIN  # a nearly full disk: the floor (writes then fail with 503)
+    assert fixed.journal_max_bytes() == 20 << 30  # a fixed size is not measured again
+
+
+@pytest.mark.parametrize("value,expected", [("2GiB", 2 << 30), ("AUTO", "auto"), (4096, 4096)])
+def test_journal_max_bytes_sizes(tmp_path, value, expected):
+    p = write(tmp_path, f"journal:\n  max_bytes: {value}\n")
+    assert load_config(p, env={}).journal.max_bytes == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "0", "-1GiB"])
+def test_journal_max_bytes_rejects(tmp_path, value):
+    p = write(tmp_path, f"journal:\n  max_bytes: {value}\n")
+    with pytest.raises(ConfigError, match="journal.max_bytes"):
+        load_config(p, env={})
+
+
 @pytest.mark.parametrize("text,value", [("250ms", 0.25), ("2s", 2), ("1m30s", 90), ("1h", 3600), (5, 5.0), ("7d", 604800)])
 def test_parse_duration(text, value):
     assert parse_duration(text) == value

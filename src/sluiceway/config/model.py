@@ -6,13 +6,14 @@ by the config class their ``type`` names in ``registry.SINKS`` / ``registry.SOUR
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from sluiceway.config.blocks import Destination
-from sluiceway.config.types import ByteSize, Duration, SinkConfigBase, StrictModel
+from sluiceway.config.types import ByteSize, Duration, SinkConfigBase, StrictModel, parse_size
 from sluiceway.record import valid_name
 from sluiceway.sources.base import SourceConfigBase
 
@@ -26,7 +27,7 @@ class ServerConfig(StrictModel):
     streams: list[str] = []  # allowed stream names; empty = any valid name
     shutdown_timeout: Duration = 30.0
     token_cache_ttl: Duration = 5.0
-    delivery_nice: int = Field(10, ge=0, le=19)  # CPU priority of delivery below ingest
+    delivery_nice: int = Field(19, ge=0, le=19)  # CPU priority of delivery below ingest
     delivery_io_class: Literal["idle", "best-effort"] = "idle"  # its disk I/O waits for the workers'
 
     @field_validator("streams")
@@ -49,10 +50,28 @@ class StoreConfig(StrictModel):
     url: str | None = None  # default: sqlite:///<data_dir>/sluice.db
 
 
+def _size_or_auto(v: Any) -> Any:
+    if isinstance(v, str) and v.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = parse_size(v)
+    except ValueError as e:
+        raise ValueError(f"{e}, or auto") from None
+    if n <= 0:
+        raise ValueError("must be a positive size such as 4GiB, or auto")
+    return n
+
+
+AUTO_SHARE = 4  # ``max_bytes: auto`` takes 1/AUTO_SHARE of the file system's free space...
+AUTO_MIN = 64 * 1024 * 1024  # ...but at least this per partition
+
+
 class JournalConfig(StrictModel):
     engine: Literal["embedded"] = "embedded"
     segment_bytes: ByteSize = 64 * 1024 * 1024
-    max_bytes: ByteSize = 1024 * 1024 * 1024
+    # Undelivered bytes per partition before ingest answers 503. ``auto``: a quarter of the
+    # space free on the journal's file system at start, split among the writing partitions.
+    max_bytes: Annotated[int | Literal["auto"], BeforeValidator(_size_or_auto)] = "auto"
     when_full: Literal["reject"] = "reject"
     fsync: bool = True
     # Newest bytes of each partition left in the OS page cache; older synced pages are
@@ -63,6 +82,18 @@ class JournalConfig(StrictModel):
     # Zeros written ahead of the active segment's last frame, so that a sync of appended
     # frames rewrites allocated blocks and not the file's size (0: append, file grows per sync).
     preallocate_bytes: ByteSize = Field(4 * 1024 * 1024, ge=0)
+
+    def partition_bytes(self, journal_dir: Path, partitions: int) -> int:
+        """``max_bytes`` of each partition: as configured, or for ``auto`` a quarter of the
+        free space of the file system that holds (or will hold) ``journal_dir``, shared by
+        ``partitions`` writers, at least ``AUTO_MIN``. Measured when called: call it once per
+        start (``Config.resolve_journal``), so every process of a gateway agrees."""
+        if self.max_bytes != "auto":
+            return self.max_bytes
+        d = Path(journal_dir).absolute()
+        while not d.exists() and d != d.parent:
+            d = d.parent
+        return max(AUTO_MIN, shutil.disk_usage(d).free // AUTO_SHARE // max(1, partitions))
 
 
 class LogConfig(StrictModel):
@@ -118,6 +149,17 @@ class Config(StrictModel):
     @property
     def journal_dir(self) -> Path:
         return self.data_dir / "journal"
+
+    def journal_max_bytes(self) -> int:
+        """``journal.max_bytes`` of each partition, ``auto`` worked out: the writers are the
+        HTTP workers, plus the delivering process when a background source (pulls, scans) runs."""
+        writers = self.server.workers + any(s.background for s in self.sources)
+        return self.journal.partition_bytes(self.journal_dir, writers)
+
+    def resolve_journal(self) -> "Config":
+        """A copy with ``journal.max_bytes`` fixed (see ``journal_max_bytes``): taken once at
+        start and handed to every process, so they all enforce the same limit."""
+        return self.model_copy(update={"journal": self.journal.model_copy(update={"max_bytes": self.journal_max_bytes()})})
 
 
 DEFAULT_SINKS: list[dict[str, Any]] = [

@@ -56,7 +56,7 @@ class Gateway:
         background = any(c.background for c in config.sources)
         writer_name = f"w{worker_index}" if worker_index is not None else ("pull" if role == "delivery" else None)
         self.journal = EmbeddedJournal(
-            config.journal_dir, segment_bytes=j.segment_bytes, max_bytes=j.max_bytes, fsync=j.fsync,
+            config.journal_dir, segment_bytes=j.segment_bytes, max_bytes=config.journal_max_bytes(), fsync=j.fsync,
             writer=role != "delivery" or background, writer_name=writer_name,
             fsync_observer=self.metrics.journal_fsync_seconds.observe, page_cache_bytes=j.page_cache_bytes,
             commit_delay=j.commit_delay, preallocate_bytes=j.preallocate_bytes,

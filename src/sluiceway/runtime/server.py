@@ -53,6 +53,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _serve_multi(config: "Config") -> int:
     config.data_dir.mkdir(parents=True, exist_ok=True)
+    config = config.resolve_journal()  # ``max_bytes: auto`` measured once, before any journal exists
     metrics_dir = config.data_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
@@ -61,7 +62,8 @@ def _serve_multi(config: "Config") -> int:
     except OSError as e:
         log.error("cannot listen", host=config.server.host, port=config.server.port, error=e.strerror or str(e))
         return 1
-    log.info("listening", url=f"http://{config.server.host}:{config.server.port}", workers=config.server.workers)
+    log.info("listening", url=f"http://{config.server.host}:{config.server.port}", workers=config.server.workers,
+             journal_max_bytes=config.journal.max_bytes)
     try:
         return asyncio.run(_supervise(config, sock))
     finally:

@@ -83,9 +83,11 @@ def run(config: "Config", index: int, sock: socket.socket, store: "LiteStore") -
     configure_logging(config.log.level, config.log.format)
     _restore_priority()
     gateway = Gateway(config, role="http", worker_index=index, store=store)
+    # proxy_headers off: nothing here reads the client address, so rewriting it from
+    # X-Forwarded-For would be work on every request for nothing.
     server = Server(uvicorn.Config(
         create_app(gateway), loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools",
-        lifespan="on", access_log=False, log_level="warning", server_header=False,
+        lifespan="on", access_log=False, log_level="warning", server_header=False, proxy_headers=False,
         timeout_graceful_shutdown=max(1, int(config.server.shutdown_timeout)),
     ))
     server.run(sockets=[sock])

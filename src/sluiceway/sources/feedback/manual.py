@@ -30,7 +30,7 @@ async def run_once(config: "Config", tenant: str, name: str, on_page: Callable[[
     store = Store.from_url(config.store_url)
     await store.open(migrate=True)
     journal = EmbeddedJournal(config.journal_dir, segment_bytes=config.journal.segment_bytes,
-                              max_bytes=config.journal.max_bytes, fsync=config.journal.fsync, writer=True,
+                              max_bytes=config.journal_max_bytes(), fsync=config.journal.fsync, writer=True,
                               writer_name="cli", preallocate_bytes=config.journal.preallocate_bytes)
     try:
         row = await store.get_source(tenant, name)

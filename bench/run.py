@@ -351,6 +351,13 @@ def wrk_argv(
     ]  # fmt: skip
 
 
+def _server_cpu(res: dict) -> str:
+    """The server tree's CPU during a measured run: % of one core, and per request."""
+    if "server_cpu_pct" not in res:
+        return "–"
+    return f"{res['server_cpu_pct']} ({res['server_cpu_us_per_req']})"
+
+
 def median_by(runs: list[dict], key: str) -> dict:
     ordered = sorted(runs, key=lambda r: r[key])
     return ordered[(len(ordered) - 1) // 2]
@@ -364,6 +371,7 @@ class CpuWatch:
 
     def __init__(self, servers: list[Server], target: Server | None = None) -> None:
         self.servers = servers
+        self.target = target
         self.bystanders = [s for s in servers if s is not target]
         self.hz = os.sysconf("SC_CLK_TCK")
 
@@ -388,12 +396,16 @@ class CpuWatch:
     def __enter__(self) -> CpuWatch:
         self.t0, self.b0, self.o0 = time.monotonic(), self._busy_ticks(), self._ours()
         self.y0 = self._bystander_ticks()
+        self.s0 = self.target.tree_cpu_ticks() if self.target else 0
         return self
 
     def __exit__(self, *exc: object) -> None:
         secs = max(1e-6, time.monotonic() - self.t0)
         busy = (self._busy_ticks() - self.b0) / self.hz
         ours = self._ours() - self.o0
+        # CPU seconds of the server under load (its whole tree: workers, journal, delivery)
+        self.target_s = ((self.target.tree_cpu_ticks() if self.target else 0) - self.s0) / self.hz
+        self.target_pct = round(self.target_s / secs * 100.0, 1)
         self.foreign_pct = round(max(0.0, busy - ours) / secs * 100.0, 1)
         # CPU of the servers that were *not* under load (they share CPU 0 with the one that is)
         # per process, so a child that exits in between cannot make the sum negative
@@ -650,6 +662,8 @@ class Suite:
         res["errors_total"] = sum(res["errors"].values())
         res["other_cpu_pct"] = cpu.foreign_pct
         res["idle_servers_cpu_pct"] = cpu.bystander_pct
+        res["server_cpu_pct"] = cpu.target_pct
+        res["server_cpu_us_per_req"] = round(cpu.target_s / max(1, res["requests"]) * 1e6, 1)
         res["settle_s"] = settle_s
         key = key or f"{'bulk' if 'ndjson' in script else 'single'}/{srv.name}"
         self.commands.setdefault(key, [warm, argv])
@@ -675,6 +689,7 @@ class Suite:
             runs[srv.name].append(res)
             log(f"{srv.name}: single run {r + 1}: {res['rps']:,.0f} req/s, "
                 f"p99 {res['latency_us']['p99'] / 1000:.2f} ms, errors {res['errors_total']}, "
+                f"server CPU {res['server_cpu_pct']}% ({res['server_cpu_us_per_req']} µs/req), "
                 f"other CPU {res['other_cpu_pct']}%, idle servers {res['idle_servers_cpu_pct']}%")  # fmt: skip
         for name, rs in runs.items():
             if rs:
@@ -714,6 +729,9 @@ class Suite:
         res["rss_mb"] = srv.max_rss_mb(t0, t1)
         res["other_cpu_pct"] = cpu.foreign_pct
         res["idle_servers_cpu_pct"] = cpu.bystander_pct
+        res["server_cpu_pct"] = cpu.target_pct
+        sent = res["achieved_rate"] * (a.duration + a.latency_warmup)  # warm-up is inside the watch
+        res["server_cpu_us_per_req"] = round(cpu.target_s / max(1.0, sent) * 1e6, 1)
         res["settle_s"] = settle_s
         self.commands.setdefault(f"latency/{srv.name}", ([calib] if calib else []) + [argv])
         lat = res["latency_ms"]
@@ -721,6 +739,7 @@ class Suite:
             f"p99 {lat['p99']} ms, max {lat['max']} ms, statuses {res['statuses']}, "
             f"failures {res['failures']}, send lag p99 {res['send_lag_ms']['p99']} ms, "
             f"generator lag max {res['generator_lag_ms']['max']} ms, "
+            f"server CPU {res['server_cpu_pct']}% ({res['server_cpu_us_per_req']} µs/req), "
             f"other CPU {res['other_cpu_pct']}%, idle servers {res['idle_servers_cpu_pct']}%")  # fmt: skip
         return res
 
@@ -1205,8 +1224,8 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
       f"{a.repeat} time(s) per server{' (median run shown)' if a.repeat > 1 else ''}.")  # fmt: skip
     w("")
     w("| Server | req/s | vs no-op | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | "
-      "max RSS MB | other CPU % |")  # fmt: skip
-    w("|---|---|---|---|---|---|---|---|---|---|---|")
+      "server CPU % (µs/req) | max RSS MB | other CPU % |")  # fmt: skip
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|")
     noop_rps = suite.results.get("noop", {}).get("phases", {}).get("single", {}).get("rps")
     for name, res in suite.results.items():
         s = res.get("phases", {}).get("single")
@@ -1217,7 +1236,7 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
         runs = f" (runs: {', '.join(f'{x:,.0f}' for x in s['runs'])})" if len(s["runs"]) > 1 else ""
         w(f"| {res['label']} | {s['rps']:,.0f}{runs} | {vs} | {_ms(lat['p50'])} | "
           f"{_ms(lat['p90'])} | {_ms(lat['p99'])} | {_ms(lat['p999'])} | {_ms(lat['max'])} | "
-          f"{s['errors_total']} | {s['rss_mb']} | {s['other_cpu_pct']} |")  # fmt: skip
+          f"{s['errors_total']} | {_server_cpu(s)} | {s['rss_mb']} | {s['other_cpu_pct']} |")  # fmt: skip
     w("")
     w("### Latency at a constant rate (bench/loadgen.py, open loop)")
     w("")
@@ -1226,11 +1245,16 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
       f"{a.duration:g} s measured. Latency runs from each request's intended send time "
       "(coordinated omission corrected). *Send lag* (p99) is how late requests went out: "
       "the generator's own lateness plus waiting for a free connection while the server is "
-      "behind; *generator lag* (max) is the generator's own lateness alone, its self-check.")
+      "behind; *generator lag* (max) is the generator's own lateness alone, its self-check. "
+      "*Server CPU* is the CPU time of the server's whole process tree (HTTP worker, journal "
+      "thread, delivery to the sinks) over the run, warm-up included, as % of its one core and "
+      "per request sent: at a steady rate a request costs more than at the peak (fewer requests "
+      "share each wake-up and each sync), so half the peak rate is not half of the core.")
     w("")
     w("| Server | target req/s | achieved | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | "
-      "statuses | send lag p99 ms | generator lag max ms | max RSS MB | other CPU % |")  # fmt: skip
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "statuses | send lag p99 ms | generator lag max ms | server CPU % (µs/req) | max RSS MB | "
+      "other CPU % |")  # fmt: skip
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, res in suite.results.items():
         t = res.get("phases", {}).get("latency")
         if not t or t.get("error"):
@@ -1244,7 +1268,7 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
         w(f"| {res['label']} | {t['target_rate']:,.0f} | {t['achieved_rate']:,.0f} | "
           f"{lat['p50']} | {lat['p90']} | {lat['p99']} | {lat['p999']} | {lat['max']} | {st} | "
           f"{t['send_lag_ms']['p99']} | {t.get('generator_lag_ms', {}).get('max', '–')} | "
-          f"{t['rss_mb']} | {t['other_cpu_pct']} |")  # fmt: skip
+          f"{_server_cpu(t)} | {t['rss_mb']} | {t['other_cpu_pct']} |")  # fmt: skip
     w("")
     w("### Bulk NDJSON (wrk)")
     w("")

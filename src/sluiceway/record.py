@@ -8,6 +8,7 @@ RFC 3339 strings in UTC.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -85,6 +86,19 @@ class Record:
             idempotency_key=d.get("idempotency_key"),
             attachments=[Attachment(**a) for a in d.get("attachments") or ()],
         )
+
+
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text up to the "."
+
+
+def now_rfc3339() -> str:
+    """The current UTC time as RFC 3339 with microseconds (``2026-01-31T12:00:00.000001Z``);
+    the date and time of day are formatted once per second."""
+    s, us = divmod(time.time_ns() // 1000, 1_000_000)
+    if s != _second[0]:
+        _second[1] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(s))
+        _second[0] = s
+    return "%s%06dZ" % (_second[1], us)
 
 
 def parse_time(value: str | datetime) -> datetime:

@@ -54,11 +54,13 @@ def test_now_rfc3339_has_microseconds_and_follows_the_clock(monkeypatch):
     import re
     from datetime import datetime, timezone
 
+    from sluiceway import record
+
     stamp = ingest.now_rfc3339()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
     assert abs((datetime.fromisoformat(stamp[:-1] + "+00:00") - datetime.now(timezone.utc)).total_seconds()) < 5
     # whole second (no fraction in isoformat), then the next second: the cached part moves on
-    monkeypatch.setattr(ingest.time, "time_ns", lambda: 1_767_225_599_000_000_000)
+    monkeypatch.setattr(record.time, "time_ns", lambda: 1_767_225_599_000_000_000)
     assert ingest.now_rfc3339() == "2025-12-31T23:59:59.000000Z"
-    monkeypatch.setattr(ingest.time, "time_ns", lambda: 1_767_225_600_000_007_000)
+    monkeypatch.setattr(record.time, "time_ns", lambda: 1_767_225_600_000_007_000)
     assert ingest.now_rfc3339() == "2026-01-01T00:00:00.000007Z"

@@ -8,7 +8,6 @@ and only then is 202 sent.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from sluiceway.http.auth import check, requested_tenant
 from sluiceway.http.body import check_media_type, content_length, decode_content, media_type, parse_events_raw, read_body
 from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.responses import send_json
-from sluiceway.record import UTC, parse_time, valid_name
+from sluiceway.record import UTC, now_rfc3339, parse_time, valid_name
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
@@ -110,19 +109,6 @@ def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream
         append(join((head, b"%08x" % tail, mid, t, b',"payload":', raw if raw is not None else _dumps(ev), b"}")))
         tail += 1
     return out
-
-
-_second: list[Any] = [None, ""]  # the last whole second formatted, and its text up to the "."
-
-
-def now_rfc3339() -> str:
-    """The current UTC time as RFC 3339 with microseconds (``2026-01-31T12:00:00.000001Z``);
-    the date and time of day are formatted once per second."""
-    s, us = divmod(time.time_ns() // 1000, 1_000_000)
-    if s != _second[0]:
-        _second[1] = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(s))
-        _second[0] = s
-    return "%s%06dZ" % (_second[1], us)
 
 
 class StreamEvents:

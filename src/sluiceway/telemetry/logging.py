@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import time
 from typing import Any, TextIO
 
 import orjson
 import structlog
+
+from sluiceway.record import now_rfc3339
 
 _dumps = orjson.dumps
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -55,9 +56,8 @@ def get_logger(name: str = "sluiceway") -> Any:
 class AccessLog:
     """One line per request: time, request id, method, route, status, tenant, stream, latency.
 
-    Each line is formatted when it is logged (about a microsecond: %-formatting with the
-    date and time of day cached per second, orjson only for the strings that may need
-    escaping), so no request pays for a block of others. Lines are written together, at most
+    Each line is formatted when it is logged (about a microsecond: %-formatting,
+    ``now_rfc3339`` for the time, orjson only for the strings that may need escaping), so no request pays for a block of others. Lines are written together, at most
     ``interval`` seconds after the first of them (or at ``MAX_LINES``); an idle gateway does
     not wake up for them.
     """
@@ -70,21 +70,13 @@ class AccessLog:
         self.enabled = enabled
         self._buf: list[bytes] = []
         self._pending = asyncio.Event()
-        self._second: tuple[int, bytes] = (-1, b"")
-
-    def _stamp(self, at: float) -> bytes:
-        """``at`` as RFC 3339 UTC with milliseconds; the part up to the second is cached."""
-        s = int(at)
-        if s != self._second[0]:
-            self._second = (s, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)).encode())
-        return b"%s.%03dZ" % (self._second[1], int((at - s) * 1000))
 
     def log(self, method: str, path: str, status: int, seconds: float, request_id: str | None,
             tenant: str | None, stream: str | None) -> None:
         """Format one line and queue it for the next write."""
         if not self.enabled:
             return
-        ts = self._stamp(time.time())
+        ts = now_rfc3339()[:-4].encode() + b"Z"  # to the millisecond
         if self.json:
             line = (b'{"timestamp":"%s","level":"info","event":"request","request_id":%s,"method":%s,"path":%s,'
                     b'"status":%d,"tenant":%s,"stream":%s,"latency_ms":%.3f}'

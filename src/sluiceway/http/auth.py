@@ -3,29 +3,40 @@
 Tokens are stored hashed; a lookup result (hit or miss) is cached for ``ttl`` seconds so
 the hot path does not touch the database per request. A revoked token stops working within
 ``ttl`` seconds in every worker.
+
+A token in use never makes a request wait for the database: when a request finds its entry in
+the last ``ttl / 5`` of its life, one lookup is started in the background and the request goes
+on with the cached answer. Requests that find no live entry share one lookup per secret (without
+that, every request in flight when a busy token's entry expired would run its own query, and
+take a pooled connection each).
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
+from time import monotonic
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sluiceway.errors import BadRequest, Forbidden, Unauthorized
 from sluiceway.record import valid_name
+from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
     from sluiceway.store import Store, TokenInfo
 
 SCOPES = ("ingest", "read", "admin")
+log = get_logger("sluiceway.auth")
 
 
 class Authenticator:
     def __init__(self, store: "Store", ttl: float = 5.0, max_entries: int = 10_000):
         self.store = store
         self.ttl = ttl
+        self.refresh_ahead = ttl / 5
         self.max_entries = max_entries
         self._cache: dict[str, tuple[float, "TokenInfo | None"]] = {}
+        self._lookups: dict[str, asyncio.Task] = {}  # secret -> the lookup in flight
 
     async def token(self, authorization: str | None) -> "TokenInfo":
         if not authorization:
@@ -34,18 +45,42 @@ class Authenticator:
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             raise Unauthorized("Authorization must be 'Bearer <token>'")
-        now = time.monotonic()
         hit = self._cache.get(secret)
-        if hit is not None and hit[0] > now:
-            info = hit[1]
+        left = hit[0] - monotonic() if hit is not None else 0.0
+        if left > 0:
+            info = hit[1]  # type: ignore[index]
+            if left < self.refresh_ahead and secret not in self._lookups:
+                self._lookup(secret).add_done_callback(_log_refresh_error)
         else:
-            info = await self.store.lookup_token(secret)
-            if len(self._cache) >= self.max_entries:
-                self._cache.clear()
-            self._cache[secret] = (now + self.ttl, info)
+            info = await asyncio.shield(self._lookup(secret))
         if info is None:
             raise Unauthorized("invalid or revoked token")
         return info
+
+    def _lookup(self, secret: str) -> asyncio.Task:
+        """The lookup of ``secret`` in flight, else a new one (its answer is cached)."""
+        task = self._lookups.get(secret)
+        if task is None:
+            task = self._lookups[secret] = asyncio.ensure_future(self._fetch(secret))
+        return task
+
+    async def _fetch(self, secret: str) -> "TokenInfo | None":
+        started = monotonic()
+        try:
+            info = await self.store.lookup_token(secret)
+        finally:
+            del self._lookups[secret]
+        if len(self._cache) >= self.max_entries:
+            self._cache.clear()
+        self._cache[secret] = (started + self.ttl, info)  # from when the database was asked
+        return info
+
+    async def aclose(self) -> None:
+        """Cancel the lookups in flight (before the store closes under them)."""
+        tasks = list(self._lookups.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def require(self, authorization: str | None, scope: str, tenant: str | None = None) -> "TokenInfo":
         info = await self.token(authorization)
@@ -69,3 +104,10 @@ def check(info: "TokenInfo", scope: str, tenant: str | None = None) -> None:
         raise Forbidden(f"token lacks the '{scope}' scope (has: {', '.join(sorted(info.scopes)) or 'none'})")
     if tenant is not None and tenant != info.tenant and "admin" not in info.scopes:
         raise Forbidden(f"token belongs to tenant '{info.tenant}', not '{tenant}'")
+
+
+def _log_refresh_error(task: asyncio.Task) -> None:
+    """A background refresh that failed leaves the entry to expire; the lookup after that
+    answers the request (with the error if it persists)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("token cache refresh failed", error=repr(task.exception()))

@@ -121,16 +121,23 @@ def parse_events_raw(body: bytes, ndjson: bool,
     """Like ``parse_events``, each object paired with its exact JSON text when the body has
     it on its own (a single object, an NDJSON line), else None (members of an array).
 
-    ``probe``: for NDJSON, a decoder of a ``msgspec.Struct`` holding only the fields the
-    caller reads. Each line is then checked to be one well-formed JSON object and only those
-    fields are built (about 4× faster than a whole ``orjson.loads``); the caller gets the
-    Struct and the line, which it keeps as sent. Any problem takes the full path below, so
-    error messages do not change.
+    ``probe``: a decoder of a ``msgspec.Struct`` holding only the fields the caller reads,
+    used for NDJSON and for a single JSON object on one line. Each line (or the object) is
+    then checked to be one well-formed JSON object and only those fields are built (about 4×
+    faster than a whole ``orjson.loads``); the caller gets the Struct and the line, which it
+    keeps as sent. Any problem takes the full path below, so error messages do not change.
     """
-    if ndjson and probe is not None and type(body) is bytes:
-        probed = _probe_lines(body, probe)
-        if probed:
-            return probed
+    if probe is not None and type(body) is bytes:
+        if ndjson:
+            probed = _probe_lines(body, probe)
+            if probed:
+                return probed
+        elif body[:1] == b"{" or body.lstrip()[:1] == b"{":
+            raw = body.strip()
+            if b"\n" not in raw and b"\r" not in raw:
+                probed = _probe_one(raw, probe)
+                if probed is not None:
+                    return [(probed, raw)]
     if not ndjson:
         try:
             doc = orjson.loads(body)
@@ -183,17 +190,33 @@ def parse_events_raw(body: bytes, ndjson: bool,
 
 
 def _probe_lines(body: bytes, probe: msgspec.json.Decoder) -> list[tuple[Any, bytes]] | None:
-    # msgspec checks the syntax of the fields it skips but not their UTF-8: check it here.
-    if not body.isascii():
-        try:
-            body.decode()
-        except UnicodeDecodeError:
-            return None
+    if not _utf8(body):
+        return None
     lines = list(filter(None, map(bytes.strip, body.split(b"\n"))))
     try:
         return list(zip(map(probe.decode, lines), lines))
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+
+
+def _probe_one(raw: bytes, probe: msgspec.json.Decoder) -> Any:
+    if not _utf8(raw):
+        return None
+    try:
+        return probe.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def _utf8(body: bytes) -> bool:
+    """msgspec checks the syntax of the fields it skips but not their UTF-8: check it here."""
+    if body.isascii():
+        return True
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _kind(v: Any) -> str:

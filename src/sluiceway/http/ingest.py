@@ -65,6 +65,22 @@ def _times_of_dict(ev: dict[str, Any]) -> tuple[Any, ...]:
     return ev.get("event_time"), ev.get("timestamp"), ev.get("time")
 
 
+_ENVELOPES: dict[tuple[str, str, str], bytes] = {}
+
+
+def _envelope(tenant: str, stream: str, source: str) -> bytes:
+    """The part of a Record's JSON from the end of its id to ``"received_at":``, per
+    (tenant, stream, source): few combinations, each encoded once."""
+    key = (tenant, stream, source)
+    env = _ENVELOPES.get(key)
+    if env is None:
+        if len(_ENVELOPES) >= 4096:
+            _ENVELOPES.clear()
+        env = _ENVELOPES[key] = b"".join((b'","tenant":', _dumps(tenant), b',"stream":', _dumps(stream),
+                                          b',"source":', _dumps(source), b',"received_at":'))
+    return env
+
+
 def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream: str,
                   source: str, received_at: str, idempotency_key: str | None,
                   attachments: bytes = b"[]") -> list[bytes]:
@@ -90,10 +106,10 @@ def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream
     tail = int(first[-8:], 16)
     if tail + n > _TAIL_SPAN:  # start lower rather than wrap: ids stay ordered
         tail = _TAIL_SPAN - n
-    mid = b"".join((b'","tenant":', _dumps(tenant), b',"stream":', _dumps(stream), b',"source":', _dumps(source),
-                    b',"received_at":', _dumps(received_at), b',"idempotency_key":', _dumps(idempotency_key),
-                    b',"attachments":', attachments, b',"event_time":'))
     join = b"".join
+    mid = join((_envelope(tenant, stream, source), _dumps(received_at),
+                b',"idempotency_key":', b"null" if idempotency_key is None else _dumps(idempotency_key),
+                b',"attachments":', attachments, b',"event_time":'))
     out = []
     append = out.append
     times: dict[str, bytes] = {}  # time string -> JSON value: events of a batch often share it
@@ -164,7 +180,6 @@ class StreamEvents:
             raise BadRequest("Idempotency-Key must be 1 to 255 characters")
         events = parse_events_raw(body, ndjson, _EVENT_TIME)
         del body  # keep only what is needed while waiting for the fsync
-        gw.check_room(len(events))
         items = encode_events(events, tenant=tenant, stream=stream, source="http",
                               received_at=now_rfc3339(), idempotency_key=idem_key)
         del events

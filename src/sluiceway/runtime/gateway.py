@@ -128,6 +128,7 @@ class Gateway:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.auth.aclose()
         self.access_log.flush()
         if self.metrics_dir is not None:
             self.metrics.remove_snapshot(self.metrics_dir)

@@ -32,7 +32,7 @@ class Metrics:
         self.registry = r
         self.requests = RequestStats()
         r.register(self.requests)
-        self.events_accepted = Counter("sluice_events_accepted", "Events accepted durably", ["stream"], registry=r)
+        self.events_accepted = PlainCounter("sluice_events_accepted", "Events accepted durably", ["stream"], registry=r)
         self.events_rejected = Counter("sluice_events_rejected", "Events refused", ["reason"], registry=r)
         self.journal_bytes = Gauge("sluice_journal_bytes", "Bytes held by the journal", ["partition"],
                                    registry=r, multiprocess_mode="livemax")
@@ -44,13 +44,11 @@ class Metrics:
         self.records_sent = Counter("sluice_sink_records_sent", "Records delivered", ["sink"], registry=r)
         self.sink_retries = Counter("sluice_sink_retries", "Transient failures retried", ["sink"], registry=r)
         self.dead_letters = Counter("sluice_sink_dead_letters", "Records dead-lettered", ["sink"], registry=r)
-        self._accepted_children: dict[str, Any] = {}
+        self._accepted = self.events_accepted.values
 
     def accepted(self, stream: str, n: int) -> None:
-        child = self._accepted_children.get(stream)
-        if child is None:
-            child = self._accepted_children[stream] = self.events_accepted.labels(stream=stream)
-        child.inc(n)
+        values = self._accepted
+        values[stream] = values.get(stream, 0) + n
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.observe(route, method, status, seconds)
@@ -84,6 +82,39 @@ class Metrics:
             (snapshot_dir / f"{os.getpid()}.json").unlink()
         except FileNotFoundError:
             pass
+
+
+class PlainCounter:
+    """A counter kept as plain numbers by label values (every update happens on the process's
+    event loop, so no lock is needed), built into a family when the registry is read.
+    ``values`` is keyed by the label value itself when there is one label, else by the tuple.
+    ``labels(...).inc(n)`` works as on a prometheus_client counter."""
+
+    def __init__(self, name: str, documentation: str, labelnames: list[str], registry: CollectorRegistry):
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self.values: dict[Any, float] = {}
+        registry.register(self)
+
+    def labels(self, **labels: str) -> "_PlainChild":
+        key = tuple(labels[n] for n in self.labelnames)
+        return _PlainChild(self.values, key[0] if len(key) == 1 else key)
+
+    def collect(self):
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        one = len(self.labelnames) == 1
+        for key, n in list(self.values.items()):
+            family.add_metric([key] if one else list(key), n)
+        yield family
+
+
+class _PlainChild:
+    __slots__ = ("values", "key")
+
+    def __init__(self, values: dict[Any, float], key: Any):
+        self.values, self.key = values, key
+
+    def inc(self, n: float = 1) -> None:
+        self.values[self.key] = self.values.get(self.key, 0) + n
 
 
 class RequestStats:

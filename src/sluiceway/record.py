@@ -7,12 +7,14 @@ RFC 3339 strings in UTC.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import msgspec
 import orjson
 import uuid_utils
 
@@ -110,3 +112,56 @@ def parse_time(value: str | datetime) -> datetime:
     if dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+# -- decoding journal entries ------------------------------------------------------------------
+
+_REQUIRED = ("id", "tenant", "stream", "received_at")
+
+
+def decode_doc(data: bytes) -> dict | None:
+    """A journal entry as a Record document (a dict, payload decoded), or None if it is not one."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        try:  # valid JSON orjson refuses: a number beyond a double's range (1e999 → inf)
+            doc = json.loads(data)
+        except ValueError:
+            return None
+    if type(doc) is not dict:
+        return None
+    for k in _REQUIRED:
+        if type(doc.get(k)) is not str:
+            return None
+    return doc
+
+
+class RecordHead(msgspec.Struct, frozen=True):
+    """A journal entry's envelope decoded, its ``payload`` and ``attachments`` kept as their
+    JSON text (``msgspec.Raw``, checked but not turned into objects). What the default sinks
+    need of a record, at a third of the cost of decoding it whole."""
+
+    id: str
+    tenant: str
+    stream: str
+    received_at: str
+    source: Any = ""
+    event_time: Any = None
+    idempotency_key: Any = None
+    attachments: msgspec.Raw = msgspec.Raw(b"[]")
+    payload: msgspec.Raw = msgspec.Raw(b"null")
+
+
+_HEAD = msgspec.json.Decoder(RecordHead)
+
+
+def decode_head(data: bytes) -> RecordHead | None:
+    """A journal entry's ``RecordHead``, or None if it is not a Record: not UTF-8, not JSON,
+    not an object, or without the string fields ``id``, ``tenant``, ``stream`` and
+    ``received_at`` (what ``decode_doc`` refuses; and a lone surrogate escape, which no
+    writer of the journal produces)."""
+    try:
+        data.decode()  # msgspec does not check the UTF-8 of the text it skips
+        return _HEAD.decode(data)
+    except (UnicodeDecodeError, msgspec.DecodeError):
+        return None

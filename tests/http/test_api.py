@@ -68,6 +68,24 @@ async def test_ndjson_and_gzip(gw):
     assert r.status_code == 202 and r.json()["accepted"] == 100
 
 
+async def test_numbers_past_orjson_are_stored_and_queryable(gw):
+    """Valid JSON that orjson refuses (integers past 64 bits, 1e999) is accepted, stored as
+    sent and answered by the query API (1e999 as null, as orjson writes infinities)."""
+    _, client, _ = gw
+    r = await client.post("/v1/streams/big/events", content=b'{"big":123456789012345678901234567890,"n":1e999}\n',
+                          headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 202, r.text
+
+    async def visible():
+        q = await client.get("/v1/streams/big/events")
+        assert q.status_code == 200, q.text
+        return q.json()["events"]
+
+    [event] = await eventually(visible)
+    assert event["payload"]["big"] == 123456789012345678901234567890
+    assert event["payload"]["n"] is None
+
+
 async def test_pagination_oldest_first(gw):
     _, client, _ = gw
     for i in range(5):

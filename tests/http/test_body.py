@@ -89,12 +89,12 @@ def test_huge_number_is_accepted_and_its_record_still_decodes():
     """1e999 is valid JSON: accepted as sent; orjson refuses it, so the journal entry's
     decoder falls back to the standard library (inf) instead of losing the record."""
     from sluiceway.http.ingest import encode_events
-    from sluiceway.sinks.delivery import parse_entry
+    from sluiceway.record import decode_doc
 
     events = probed(b'{"n":1e999,"big":123456789012345678901234567890}\n')
     [entry] = encode_events(events, tenant="t", stream="s", source="http",
                             received_at="2026-01-01T00:00:00Z", idempotency_key=None)
-    doc = parse_entry(entry)
+    doc = decode_doc(entry)
     assert doc["payload"]["n"] == float("inf") and doc["payload"]["big"] == 123456789012345678901234567890
 
 

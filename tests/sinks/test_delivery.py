@@ -161,16 +161,18 @@ async def test_stream_filter(env):
 async def test_undecodable_entry_is_dead_lettered(env):
     j, store = env
     part = j.writer()
-    await part.append([b"not json", rec().encode()])
+    good = rec()
+    bad_utf8 = good.encode().replace(b'"i":0', b'"i":"\xff"')
+    await part.append([b"not json", good.encode(), bad_utf8, b'{"id":"x"}'])
     sink = Recorder()
     d = Delivery(part, sink, cfg(), store)
 
     async def done():
-        return d.acked == 2
+        return d.acked == 4
 
     await run_until(d, done)
-    assert await store.count_dead_letters("rec") == 1
-    assert len(sink.batches[0]) == 1
+    assert await store.count_dead_letters("rec") == 3
+    assert [h.id for h in sink.batches[0].heads] == [good.id]
 
 
 async def test_drain_flushes_without_waiting_for_age(env):

@@ -3,6 +3,7 @@ import socket
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pydantic
 import pytest
 from sqlalchemy import exc as sa_exc
@@ -37,6 +38,14 @@ def closed_port() -> int:
         return s.getsockname()[1]  # nothing listens once the socket is closed
 
 
+def entry(payload: bytes, **fields) -> bytes:
+    """A journal entry as the HTTP path writes it: the payload's text embedded as sent."""
+    head = {"id": new_id(), "tenant": "acme", "stream": "usage", "source": "http",
+            "received_at": "2026-01-02T03:04:05.000001Z", "idempotency_key": None, "attachments": [],
+            "event_time": None, **fields}
+    return orjson.dumps(head)[:-1] + b',"payload":' + payload + b"}"
+
+
 # -- config -------------------------------------------------------------------------------
 
 def test_config_defaults_and_validation() -> None:
@@ -50,6 +59,20 @@ def test_config_defaults_and_validation() -> None:
 
 
 # -- sending ------------------------------------------------------------------------------
+
+async def test_payload_text_is_stored_as_sent(any_store: Store, tmp_path: Path) -> None:
+    """The SQL sink binds each payload's JSON text from the journal without decoding it: what
+    orjson refuses (1e999, integers past 64 bits) is stored and read back; null becomes {}."""
+    raw = [entry(b'{"n": 1e999, "big": 123456789012345678901234567890, "s": "\\u00e9t\\u00e9"}'),
+           entry(b"null"), entry(b'"a report kept as text"', event_time="2025-11-23T13:20:00.123Z")]
+    await sink_for(any_store, tmp_path).send(Batch("w0", 1, 3, raw=raw))
+    got = await any_store.query_records("acme", "usage", limit=10)
+    n = got[0]["payload"].pop("n")
+    assert n == float("inf") or n == 10**999  # SQLite keeps a double, PostgreSQL's jsonb the exact number
+    assert [g["payload"] for g in got] == [
+        {"big": 123456789012345678901234567890, "s": "été"}, {}, "a report kept as text"]
+    assert got[2]["event_time"] == "2025-11-23T13:20:00.123000Z"
+
 
 async def test_send_to_the_gateway_store(any_store: Store, tmp_path: Path) -> None:
     sink = sink_for(any_store, tmp_path)

@@ -19,24 +19,26 @@ from typing import Any
 
 import orjson
 
-from sluiceway.record import Record
+from sluiceway.record import Record, RecordHead, decode_doc, decode_head
 
 
 class Batch:
     """The records of one contiguous journal range of one partition.
 
-    A batch holds the records in up to three forms, each derived lazily from another and
+    A batch holds the records in up to four forms, each derived lazily from another and
     cached: ``raw`` (the encoded Records as the journal stores them: one JSON object each),
-    ``docs`` (those objects parsed: plain dicts with RFC 3339 ``Z`` time strings) and
+    ``heads`` (their envelopes decoded, payloads as JSON text: ``RecordHead``), ``docs``
+    (those objects parsed whole: plain dicts with RFC 3339 ``Z`` time strings) and
     ``records`` (``Record`` instances). Sinks take whichever form is cheapest for them: the
-    object store writes ``raw`` lines as they are, the SQL sink binds ``docs``.
+    object store writes ``raw`` lines as they are, grouped by ``heads``; the SQL sink binds
+    ``heads``; sinks that read into payloads take ``docs``.
     """
 
-    __slots__ = ("partition", "first_offset", "last_offset", "_records", "_raw", "_docs")
+    __slots__ = ("partition", "first_offset", "last_offset", "_records", "_raw", "_docs", "_heads")
 
     def __init__(self, partition: str, first_offset: int, last_offset: int,
                  records: list[Record] | None = None, *, raw: list[bytes] | None = None,
-                 docs: list[dict[str, Any]] | None = None):
+                 docs: list[dict[str, Any]] | None = None, heads: list[RecordHead] | None = None):
         if records is None and raw is None and docs is None:
             raise ValueError("a Batch needs records, raw or docs")
         self.partition = partition
@@ -45,6 +47,7 @@ class Batch:
         self._records = records
         self._raw = raw
         self._docs = docs
+        self._heads = heads
 
     @property
     def key(self) -> str:
@@ -67,15 +70,27 @@ class Batch:
     @property
     def docs(self) -> list[dict[str, Any]]:
         if self._docs is None:
-            self._docs = [orjson.loads(b) for b in self._raw] if self._raw is not None \
+            self._docs = [_valid(decode_doc(b), b) for b in self._raw] if self._raw is not None \
                 else [r.to_dict() for r in self._records or ()]
         return self._docs
+
+    @property
+    def heads(self) -> list[RecordHead]:
+        if self._heads is None:
+            self._heads = [_valid(decode_head(b), b) for b in self.raw]
+        return self._heads
 
     def __len__(self) -> int:
         for form in (self._docs, self._raw, self._records):
             if form is not None:
                 return len(form)
         return 0
+
+
+def _valid(decoded: Any, data: bytes) -> Any:
+    if decoded is None:  # the delivery helper dead-letters such entries before any sink sees them
+        raise ValueError(f"not an encoded Record: {data[:80]!r}")
+    return decoded
 
 
 class Sink(abc.ABC):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import random
 import time
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ import orjson
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import PermanentError, RejectedRecords, TransientError
 from sluiceway.journal.base import Cursor, Entry, Partition
+from sluiceway.record import RecordHead, decode_head
 from sluiceway.sinks.base import Batch, Sink
 from sluiceway.telemetry.logging import get_logger
 
@@ -38,24 +38,6 @@ if TYPE_CHECKING:
 log = get_logger("sluiceway.delivery")
 
 
-_REQUIRED = ("id", "tenant", "stream", "received_at")
-
-
-def parse_entry(data: bytes) -> dict | None:
-    """A journal entry as a Record document, or None if it is not one."""
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        try:  # valid JSON orjson refuses: a number beyond a double's range (1e999 → inf)
-            doc = json.loads(data)
-        except ValueError:
-            return None
-    if type(doc) is not dict:
-        return None
-    for k in _REQUIRED:
-        if type(doc.get(k)) is not str:
-            return None
-    return doc
 
 
 def backoff(attempt: int, initial: float, maximum: float, multiplier: float = 2.0) -> float:
@@ -172,32 +154,32 @@ class Delivery:
     async def _deliver(self, entries: list[Entry], first: int, last: int) -> None:
         await self.partition.save_cursor(self.consumer, Cursor(acked=self.acked, pending=(first, last)))
         raw: list[bytes] = []
-        docs: list[dict] = []
+        heads: list[RecordHead] = []
         offsets: list[int] = []
         undecodable: list[tuple[str, int, str | None, bytes]] = []
         streams = self.streams
         for e in entries:
-            doc = parse_entry(e.data)
-            if doc is None:
+            head = decode_head(e.data)
+            if head is None:
                 undecodable.append((self.partition.name, e.offset, None, e.data))
                 log.error("undecodable journal entry", sink=self.consumer, offset=e.offset)
                 continue
-            if not streams or doc["stream"] in streams:
+            if not streams or head.stream in streams:
                 raw.append(e.data)
-                docs.append(doc)
+                heads.append(head)
                 offsets.append(e.offset)
         if undecodable:
             await self._dead_letter(undecodable, "journal entry could not be decoded as a Record")
-        if docs:
-            batch = Batch(self.batch_prefix + self.partition.name, first, last, raw=raw, docs=docs)
+        if heads:
+            batch = Batch(self.batch_prefix + self.partition.name, first, last, raw=raw, heads=heads)
             ok, error = await self._send(batch, give_up_on_stop=True)
             if ok is None:
                 return  # stopping mid-retry: the pending range is re-sent on next start
             if not ok:
-                await self._dead_letter([(self.partition.name, first, d["id"], r) for d, r in zip(docs, raw)], error)
+                await self._dead_letter([(self.partition.name, first, h.id, r) for h, r in zip(heads, raw)], error)
             rejected, self._rejected = self._rejected, {}
             for i, why in rejected.items():
-                await self._dead_letter([(self.partition.name, offsets[i], docs[i]["id"], raw[i])], why)
+                await self._dead_letter([(self.partition.name, offsets[i], heads[i].id, raw[i])], why)
         await self._ack(last)
 
     async def _send(self, batch: Batch, give_up_on_stop: bool) -> tuple[bool | None, str]:
@@ -254,25 +236,25 @@ class Delivery:
             return
         if not rows:
             return
-        good, raw, docs, bad = [], [], [], []
+        good, raw, heads, bad = [], [], [], []
         for row in rows:
             data = row["data"].encode() if isinstance(row["data"], str) else row["data"]
-            doc = parse_entry(data)
-            if doc is None:
+            head = decode_head(data)
+            if head is None:
                 bad.append(row["id"])
             else:
                 good.append(row["id"])
                 raw.append(data)
-                docs.append(doc)
+                heads.append(head)
         if bad:
             await self.store.fail_retry(bad, "still not decodable as a Record")
-        if not docs:
+        if not heads:
             return
         # The partition name carries a digest of the exact id set, so two retries over the
         # same id range with different members never share a key (and a re-send of the same
         # set overwrites itself).
         digest = hashlib.sha1(",".join(map(str, good)).encode()).hexdigest()[:12]
-        batch = Batch(f"{self.batch_prefix}dl{digest}", min(good), max(good), raw=raw, docs=docs)
+        batch = Batch(f"{self.batch_prefix}dl{digest}", min(good), max(good), raw=raw, heads=heads)
         ok, error = await self._send(batch, give_up_on_stop=True)
         rejected, self._rejected = self._rejected, {}
         if ok and rejected:

@@ -9,6 +9,7 @@ One ``Store`` class serves SQLite (``sqlite+aiosqlite``) and PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timezone
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,15 @@ from sluiceway.store.urls import DatabaseURL, parse_url
 
 def json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def json_loads(text: str | bytes) -> Any:
+    """JSON columns as stored: records keep their payload's text as sent, which may hold valid
+    JSON that orjson refuses (a number beyond a double's range or 64-bit integers)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def describe_error(e: BaseException, max_len: int = 500) -> str:
@@ -72,7 +82,7 @@ class StoreBase:
         return self._engine is not None
 
     def _create_engine(self) -> AsyncEngine:
-        common: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": orjson.loads}
+        common: dict[str, Any] = {"json_serializer": json_dumps, "json_deserializer": json_loads}
         if self.dialect == "sqlite":
             if self.url.is_memory:
                 engine = create_async_engine(self.url.url, poolclass=StaticPool, **common)

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from sluiceway.errors import BadRequest
-from sluiceway.record import Record, parse_time
+from sluiceway.record import Record, RecordHead, decode_head, parse_time
 from sluiceway.store.db import StoreBase, rfc3339
 from sluiceway.store.schema import records
 
@@ -73,47 +73,53 @@ def _pg_time(value: str | None) -> datetime | None:
     return None if value is None else parse_time(value)
 
 
-def _rows(docs: Sequence[dict[str, Any]], time: Any) -> list[tuple[Any, ...]]:
-    """Record documents as parameter tuples in ``COLUMNS`` order; ``time`` converts times."""
-    dumps = orjson.dumps
+def _rows(heads: Sequence[RecordHead], time: Any) -> list[tuple[Any, ...]]:
+    """Record heads as parameter tuples in ``COLUMNS`` order; ``time`` converts times. The
+    payload and attachments are bound as the JSON text the journal holds (no decode and
+    re-encode); a missing or null payload is stored as ``{}``, missing attachments as ``[]``."""
     # Converted times, memoised: the records of a batch share few time strings (one
     # received_at per request, event times often repeated).
     memo: dict[str | None, Any] = {}
     return [
         (
-            d["id"], d["tenant"], d["stream"], d.get("source") or "",
-            memo[r] if (r := d["received_at"]) in memo else memo.setdefault(r, time(r)),
-            memo[e] if (e := d.get("event_time")) in memo else memo.setdefault(e, time(e)),
-            d.get("idempotency_key"), dumps(d.get("payload") or {}).decode(),
-            dumps(d.get("attachments") or []).decode(),
+            h.id, h.tenant, h.stream, h.source or "",
+            memo[r] if (r := h.received_at) in memo else memo.setdefault(r, time(r)),
+            memo[e] if (e := h.event_time) in memo else memo.setdefault(e, time(e)),
+            h.idempotency_key, _json_text(h.payload, "{}"), _json_text(h.attachments, "[]"),
         )
-        for d in docs
+        for h in heads
     ]
+
+
+def _json_text(raw: msgspec.Raw, empty: str) -> str:
+    text = bytes(raw).decode()
+    return empty if text == "null" else text
 
 
 class RecordsMixin(StoreBase):
     async def insert_records(self, batch: Sequence[Record]) -> int:
         """Insert records, skipping ids already stored. Returns the number newly inserted."""
-        return await self.insert_docs([r.to_dict() for r in batch])
+        return await self.insert_heads([decode_head(r.encode()) for r in batch])  # type: ignore[misc]
 
-    async def insert_docs(self, docs: Sequence[dict[str, Any]]) -> int:
-        """Insert Record documents (the journal's JSON form: dicts with RFC 3339 times),
-        skipping ids already stored. The delivery hot path: no Record objects are built."""
-        if not docs:
+    async def insert_heads(self, heads: Sequence[RecordHead]) -> int:
+        """Insert records given as ``RecordHead``s (decoded from the journal's encoding),
+        skipping ids already stored. The delivery hot path: no Record objects are built and
+        no payload is decoded."""
+        if not heads:
             return 0
         if self.dialect == "postgresql":
-            return await self._insert_pg(docs)
-        return await self._insert_sqlite(docs)
+            return await self._insert_pg(heads)
+        return await self._insert_sqlite(heads)
 
-    async def _insert_sqlite(self, docs: Sequence[dict[str, Any]]) -> int:
-        rows = _rows(docs, _sqlite_time)
+    async def _insert_sqlite(self, heads: Sequence[RecordHead]) -> int:
+        rows = _rows(heads, _sqlite_time)
         async with self.engine.begin() as conn:
             # Plain DBAPI executemany: SQLAlchemy's per-row bind processing costs ~10x more.
             result = await conn.exec_driver_sql(_SQLITE_INSERT_SQL, rows)
             return max(result.rowcount, 0)
 
-    async def _insert_pg(self, docs: Sequence[dict[str, Any]]) -> int:
-        rows = _rows(docs, _pg_time)
+    async def _insert_pg(self, heads: Sequence[RecordHead]) -> int:
+        rows = _rows(heads, _pg_time)
         async with self.engine.begin() as conn:
             # The first statement through SQLAlchemy opens the asyncpg transaction that the
             # raw COPY below then joins.

@@ -31,7 +31,7 @@ from sluiceway.config.blocks import Destination
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import PermanentError, SinkError, TransientError
 from sluiceway.objectstore import ObjectStore, classify, open_destination
-from sluiceway.record import UTC, parse_time
+from sluiceway.record import UTC, RecordHead, parse_time
 from sluiceway.sinks.base import Batch, Sink
 from sluiceway.sinks.context import SinkContext
 from sluiceway.sinks.encoding import GZIP_ENCODING, JSONL_CONTENT_TYPE, group_records, gzip_lines
@@ -110,15 +110,15 @@ class ObjectStoreSink(Sink):
     def plan(self, batch: Batch) -> dict[str, list[bytes]]:
         """Key → encoded record lines of ``batch`` (after the ``streams`` filter), in journal order.
 
-        Works on the batch's documents and raw lines: nothing is decoded into Records or
-        re-encoded, so a line in the object is exactly the journal's encoding of the Record.
+        Works on the batch's heads and raw lines: no payload is decoded or re-encoded, so a
+        line in the object is exactly the journal's encoding of the Record.
         """
         streams = self._streams
         cache: dict[tuple[str, str, str], str] = {}
 
-        def key_of(pair: tuple[dict, bytes]) -> str:
-            doc = pair[0]
-            k = (doc["stream"], doc["tenant"], _hour(doc["received_at"]))
+        def key_of(item: tuple[int, RecordHead]) -> str:
+            head = item[1]
+            k = (head.stream, head.tenant, _hour(head.received_at))
             key = cache.get(k)
             if key is None:
                 hour = k[2]
@@ -126,11 +126,13 @@ class ObjectStoreSink(Sink):
                 key = cache[k] = self._render(batch, k[0], k[1], t)
             return key
 
-        pairs = [p for p in zip(batch.docs, batch.raw) if not streams or p[0]["stream"] in streams]
+        items = [p for p in enumerate(batch.heads) if not streams or p[1].stream in streams]
+        groups = group_records(items, key_of)
         if self.config.format == "payload":
-            return {key: [_payload_line(doc["payload"]) for doc, _ in group]
-                    for key, group in group_records(pairs, key_of).items()}
-        return {key: [line for _, line in group] for key, group in group_records(pairs, key_of).items()}
+            docs = batch.docs
+            return {key: [_payload_line(docs[i]["payload"]) for i, _ in group] for key, group in groups.items()}
+        raw = batch.raw
+        return {key: [raw[i] for i, _ in group] for key, group in groups.items()}
 
     async def send(self, batch: Batch) -> None:
         if self._closed:

@@ -83,7 +83,7 @@ class SqlSink(Sink):
 
     async def write(self, store: "Store", batch: Batch) -> None:
         """Store one batch (subclasses write other tables the same way)."""
-        await store.insert_docs(batch.docs)
+        await store.insert_heads(batch.heads)
 
     async def healthcheck(self) -> None:
         try:

@@ -16,7 +16,6 @@ with ingest under load and, after a burst, decides how soon the sinks catch up.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import resource
 import tempfile
 import time

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import json
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 

@@ -22,8 +22,6 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-import orjson
-
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import PermanentError, RejectedRecords, TransientError
 from sluiceway.journal.base import Cursor, Entry, Partition
@@ -36,8 +34,6 @@ if TYPE_CHECKING:
     from sluiceway.telemetry.metrics import Metrics
 
 log = get_logger("sluiceway.delivery")
-
-
 
 
 def backoff(attempt: int, initial: float, maximum: float, multiplier: float = 2.0) -> float:

@@ -29,7 +29,7 @@ def json_dumps(value: Any) -> str:
 
 def json_loads(text: str | bytes) -> Any:
     """JSON columns as stored: records keep their payload's text as sent, which may hold valid
-    JSON that orjson refuses (a number beyond a double's range or 64-bit integers)."""
+    JSON that orjson refuses (a number beyond a double's range, an integer past 64 bits)."""
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:

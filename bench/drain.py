@@ -5,7 +5,8 @@ Fills a fresh journal with ``--records`` Records of the ≈300 B event of bench/
 them all (``Delivery.drain``), and prints records/s and the CPU time of the whole process per
 record. ``sql`` writes into a SQLite store (the embedded default), ``objects`` gzip JSON
 Lines objects into a local directory. Pin it to a core (``taskset -c 0``) so the threads the
-sinks use (SQLite's, gzip's) share it as in ``sluice serve``.
+sinks use (SQLite's, gzip's) share it as in ``sluice serve``, whose garbage-collector settings
+it applies too (``tune_gc``).
 
 Not one of the issue's targets: a diagnostic for the cost of delivery, which shares the core
 with ingest under load and, after a burst, decides how soon the sinks catch up.
@@ -26,6 +27,7 @@ import uvloop
 
 from sluiceway.http.ingest import encode_events
 from sluiceway.journal import EmbeddedJournal
+from sluiceway.runtime.gateway import tune_gc
 from sluiceway.sinks.context import SinkContext
 from sluiceway.sinks.delivery import Delivery
 from sluiceway.sinks.object_store.sink import ObjectStoreSink, ObjectStoreSinkConfig
@@ -64,6 +66,7 @@ async def run_once(kind: str, records: int) -> tuple[float, float]:
             config = ObjectStoreSinkConfig(name=kind, type="object_store")
             sink = ObjectStoreSink(kind, config, context)
         delivery = Delivery(journal.writer(), sink, config, store)
+        tune_gc()  # as ``sluice serve`` does once it has started
         before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         delivery.drain()
         await delivery.run()

@@ -8,12 +8,15 @@ issue's targets, which are about requests/s: it leaves out what costs time witho
 instructions (cache misses, the kernel's share is counted only in part, waits), and it runs
 the servers about 50 times slower, which changes how requests group per event-loop turn and
 per sync. Use it to compare code: the same server before and after a change, or the two
-servers of target 1a.
+servers of target 1a. Libraries that choose vector code by the CPU's features at run time
+(zlib-ng's crc32, for one) see valgrind's emulated CPU and fall back to generic code, so a
+change that only swaps in such a library does not show here: time it natively.
 
 Each server runs under ``valgrind --tool=callgrind --trace-children=yes`` on CPU 0, loaded by
 ``wrk -t1 -c32`` with the ≈300 B event (bench/wrk/post_event.lua) on CPU 1: a warm-up, then
 the counters are zeroed (``callgrind_control -z``), a measured run, and a dump
-(``callgrind_control -d``). Per request it reports:
+(``callgrind_control -d``). Per request (with ``--body ndjson``: per event, in bodies of
+``--lines`` NDJSON lines on 8 connections) it reports:
 
 - ``noop``: the no-op Starlette app's process (uvicorn, as bench/run.py serves it);
 - ``sluice``: sluiceway's HTTP worker process (ingest, access log, the journal's sync thread);
@@ -22,6 +25,7 @@ the counters are zeroed (``callgrind_control -z``), a measured run, and a dump
   (``sluice_sink_records_sent_total`` against ``sluice_events_accepted_total``).
 
     python bench/instructions.py [--duration 30] [--servers noop,sluice] [--config sluice.yaml]
+    python bench/instructions.py --servers sluice --body ndjson [--lines 2000]   # per event, bulk
 
 Needs valgrind and wrk (``apt-get install valgrind wrk``); takes 2-4 minutes per server.
 """
@@ -41,7 +45,7 @@ from pathlib import Path
 
 from run import BENCH, HOST, LOADGEN_CPU, PATH, ROOT, SERVER_CPU, UVICORN_FLAGS, free_port, http_request, log, pin
 
-LUA = BENCH / "wrk" / "post_event.lua"
+LUA = {"event": BENCH / "wrk" / "post_event.lua", "ndjson": BENCH / "wrk" / "post_ndjson.lua"}
 NOOP_ARGV = ["-m", "uvicorn", "noop_starlette:app", "--app-dir", str(BENCH / "baselines"), *UVICORN_FLAGS]
 
 
@@ -53,18 +57,20 @@ def get(port: int, path: str) -> str | None:
     return body.decode() if status == 200 else None
 
 
-def wrk(port: int, seconds: int, token: str) -> int:
-    """Requests answered 2xx during a closed-loop wrk run (wrk counts all; non-2xx are refused)."""
+def wrk(port: int, seconds: int, token: str, args: argparse.Namespace) -> int:
+    """Events sent during a closed-loop wrk run (refused if any answer was not 2xx): one per
+    request, or ``--lines`` per NDJSON body."""
+    extra, conns = ([str(args.lines)], "-c8") if args.body == "ndjson" else ([], "-c32")
     out = subprocess.run(
-        [*pin(LOADGEN_CPU), "wrk", "-t1", "-c32", f"-d{seconds}s", "-s", str(LUA),
-         f"http://{HOST}:{port}{PATH}", "--", token],
+        [*pin(LOADGEN_CPU), "wrk", "-t1", conns, f"-d{seconds}s", "-s", str(LUA[args.body]),
+         f"http://{HOST}:{port}{PATH}", "--", token, *extra],
         capture_output=True, text=True, check=True).stdout  # fmt: skip
     if "Non-2xx" in out:
         raise SystemExit(f"the server answered errors under load:\n{out}")
     m = re.search(r"(\d+) requests in", out)
     if not m:
         raise SystemExit(f"cannot read wrk's output:\n{out}")
-    return int(m.group(1))
+    return int(m.group(1)) * (args.lines if args.body == "ndjson" else 1)
 
 
 def callgrind_control(flag: str, pid: int) -> None:
@@ -151,14 +157,14 @@ def measure(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
                 raise SystemExit(f"expected one HTTP worker under pid {proc.pid}, found {workers}")
             worker = workers[0]
         log(f"{name}: warm-up {args.warmup} s")
-        warm = wrk(port, args.warmup, token)
+        warm = wrk(port, args.warmup, token, args)
         if delivery is not None:
             wait_until("the sinks to catch up after the warm-up", lambda: caught_up(port), 900)
         for pid in (worker, delivery):
             if pid is not None:
                 callgrind_control("-z", pid)
         log(f"{name}: measured run {args.duration} s")
-        n = wrk(port, args.duration, token)
+        n = wrk(port, args.duration, token, args)
         callgrind_control("-d", worker)
         result = {"requests": n, "warmup_requests": warm,
                   "worker": total_after_zero(out_dir, worker) / n}  # fmt: skip
@@ -183,6 +189,9 @@ def main() -> None:
     p.add_argument("--servers", default="noop,sluice", help="comma-separated: noop, sluice")
     p.add_argument("--duration", type=int, default=30, help="measured seconds of load (under valgrind)")
     p.add_argument("--warmup", type=int, default=20, help="seconds of load before the counters are zeroed")
+    p.add_argument("--body", choices=["event", "ndjson"], default="event",
+                   help="one ≈300 B event per request (32 connections), or NDJSON bodies (8 connections)")
+    p.add_argument("--lines", type=int, default=2000, help="lines per NDJSON body")
     p.add_argument("--config", default="", help="YAML config for `sluice serve` (default: embedded defaults)")
     args = p.parse_args()
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
@@ -200,7 +209,8 @@ def main() -> None:
             results[s] = measure(s, args, Path(tmp))
     base = results.get("noop", {}).get("worker")
     for s, r in results.items():
-        line = f"{s:8s} {r['worker']:10,.0f} instructions/request in the HTTP process ({r['requests']:,} requests)"
+        unit = "event" if args.body == "ndjson" else "request"
+        line = f"{s:8s} {r['worker']:10,.0f} instructions/{unit} in the HTTP process ({r['requests']:,} {unit}s)"
         if base and s != "noop":
             line += f", {r['worker'] / base:.1%} of the no-op's"
         print(line)

@@ -7,6 +7,7 @@ import os
 import signal
 import struct
 import sys
+import zlib
 from pathlib import Path
 
 import orjson
@@ -96,6 +97,26 @@ async def test_offsets_continue_after_reopen(tmp_path):
     assert await j.writer().append([b"next"]) == (31, 31)
     got = await read_all(j.writer())
     assert [e.data for e in got] == [item(i) for i in range(30)] + [b"next"]
+    await j.aclose()
+
+
+async def test_frames_carry_zlibs_crc32_of_offset_and_payload(tmp_path):
+    """The on-disk format: crc32 as zlib computes it over the offset bytes and the payload (the
+    journal uses zlib-ng's implementation), so a frame written by hand, or by an earlier
+    version, is read back."""
+    j = await opened(tmp_path, preallocate_bytes=0)
+    await j.writer().append([item(i) for i in range(3)])
+    await j.aclose()
+    (seg,) = segments(tmp_path)
+    data = seg.read_bytes()
+    for pos, size in frames(seg):
+        length, crc, off = HDR.unpack_from(data, pos)
+        assert crc == zlib.crc32(data[pos + 8 : pos + size])
+    frame = struct.pack("<Q", 4) + b"by hand"
+    with open(seg, "ab") as f:  # appended exactly as the journal frames an entry
+        f.write(struct.pack("<II", 7, zlib.crc32(frame)) + frame)
+    j = await opened(tmp_path, preallocate_bytes=0)
+    assert [e.data for e in await read_all(j.writer())] == [item(0), item(1), item(2), b"by hand"]
     await j.aclose()
 
 

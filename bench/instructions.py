@@ -43,7 +43,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import BENCH, HOST, LOADGEN_CPU, PATH, ROOT, SERVER_CPU, UVICORN_FLAGS, free_port, http_request, log, pin
+from run import (
+    BENCH, HOST, LOADGEN_CPU, PATH, ROOT, SERVER_CPU, UVICORN_FLAGS, descendants, free_port, http_request, log, pin,
+)  # fmt: skip
 
 LUA = {"event": BENCH / "wrk" / "post_event.lua", "ndjson": BENCH / "wrk" / "post_ndjson.lua"}
 NOOP_ARGV = ["-m", "uvicorn", "noop_starlette:app", "--app-dir", str(BENCH / "baselines"), *UVICORN_FLAGS]
@@ -84,13 +86,6 @@ def total_after_zero(out_dir: Path, pid: int) -> int:
     if not m:
         raise SystemExit(f"no totals in {out_dir / f'cg.{pid}.1'}")
     return int(m.group(1))
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
 
 
 def cmdline(pid: int) -> str:
@@ -152,7 +147,7 @@ def measure(name: str, args: argparse.Namespace, tmp: Path) -> dict[str, float]:
         delivery = None
         if name != "noop":
             delivery = proc.pid
-            workers = [c for c in children(proc.pid) if "sluiceway.runtime.worker" in cmdline(c)]
+            workers = [c for c in descendants(proc.pid) if "sluiceway.runtime.worker" in cmdline(c)]
             if len(workers) != 1:
                 raise SystemExit(f"expected one HTTP worker under pid {proc.pid}, found {workers}")
             worker = workers[0]

@@ -110,7 +110,7 @@ async def test_frames_carry_zlibs_crc32_of_offset_and_payload(tmp_path):
     (seg,) = segments(tmp_path)
     data = seg.read_bytes()
     for pos, size in frames(seg):
-        length, crc, off = HDR.unpack_from(data, pos)
+        _, crc, _ = HDR.unpack_from(data, pos)
         assert crc == zlib.crc32(data[pos + 8 : pos + size])
     frame = struct.pack("<Q", 4) + b"by hand"
     with open(seg, "ab") as f:  # appended exactly as the journal frames an entry

@@ -18,9 +18,9 @@ A segment is a sequence of frames, all integers little endian::
 The offset bytes and the payload are contiguous, so the crc is ``zlib.crc32(frame[8:])``: it
 catches flipped bits, torn writes, and frames that are intact but in the wrong place. (It is
 computed with zlib-ng's ``crc32``: the same values as zlib's, three to four times as fast on a
-frame of a few hundred bytes.) The active segment's file may go on after its last frame with zeros written ahead (see
-"Preallocation"); an all-zero header is never a valid frame (its crc would be
-``crc32(8 zero bytes)``, not 0), so the frames end there.
+frame of a few hundred bytes.) The active segment's file may go on after its last frame with
+zeros written ahead (see "Preallocation"); an all-zero header is never a valid frame (its crc
+would be ``crc32(8 zero bytes)``, not 0), so the frames end there.
 
 Invariants
 ----------

@@ -80,6 +80,16 @@ def test_literal_error_lists_values(tmp_path):
     assert "log.level" in str(e.value) and "debug" in str(e.value)
 
 
+def test_every_problem_is_reported_at_once(tmp_path):
+    p = write(tmp_path, "server:\n  prot: 1\nsources:\n  - type: nope\n"
+                        "sinks:\n  - {type: object_stor, name: o}\n  - {type: sql, batch: {max_agee: 1s}}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, env={})
+    lines = str(e.value).splitlines()
+    for key in ("server.prot", "sources[0].type", "sinks[0].type", "sinks[1].batch.max_agee"):
+        assert any(line.startswith(key + ":") for line in lines), (key, lines)
+
+
 def test_duplicate_sink_names(tmp_path):
     p = write(tmp_path, "sinks:\n  - {type: sql, name: a}\n  - {type: sql, name: a}\n")
     with pytest.raises(ConfigError, match="duplicate"):

@@ -63,18 +63,25 @@ def read_yaml_file(path: str | Path) -> dict[str, Any]:
 
 
 def validate_tree(tree: dict[str, Any]) -> Config:
+    """Validate a whole configuration; a ``ConfigError`` lists every problem found, one per line
+    (the top-level keys, then each source and each sink), not only the first."""
     tree = copy.deepcopy(tree)
     raw_sinks = tree.pop("sinks", None)
     raw_sources = tree.pop("sources", None) or []
+    problems: list[str] = []
+    cfg: Config | None = None
     try:
         cfg = Config.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(format_errors(e, Config, "")) from None
-    cfg.sources = _components("source", raw_sources)
-    needed = {t: s.name for s in cfg.sources for t in s.needs_sinks()}
+        problems.append(format_errors(e, Config, ""))
+    sources = _components("source", raw_sources, problems)
+    needed = {t: s.name for s in sources for t in s.needs_sinks()}
     if raw_sinks is None:
         raw_sinks = copy.deepcopy(DEFAULT_SINKS) + [{"name": t, "type": t} for t in needed]
-    cfg.sinks = _components("sink", raw_sinks)
+    sinks = _components("sink", raw_sinks, problems)
+    if problems or cfg is None:
+        raise ConfigError("\n".join(problems))
+    cfg.sources, cfg.sinks = sources, sinks
     for t, source in needed.items():
         if not any(s.type == t for s in cfg.sinks):
             raise ConfigError(f"sinks: source {source!r} needs a sink of type {t!r}; add one (e.g. "
@@ -83,34 +90,47 @@ def validate_tree(tree: dict[str, Any]) -> Config:
     for i, src in enumerate(cfg.sources):
         missing = [s for s in src.streams() if allowed and s not in allowed]
         if missing:
-            raise ConfigError(f"sources[{i}]: writes stream {missing[0]!r}, which server.streams does not allow")
+            problems.append(f"sources[{i}]: writes stream {missing[0]!r}, which server.streams does not allow")
+        try:
+            src.check_sinks(cfg.sinks)
+        except ConfigError as e:
+            problems.append(str(e))
+    if problems:
+        raise ConfigError("\n".join(problems))
     return cfg
 
 
-def _components(kind: str, raw_list: Any) -> list[Any]:
-    """Validate a list of sinks or sources, each by the config class its ``type`` names."""
+def _components(kind: str, raw_list: Any, problems: list[str]) -> list[Any]:
+    """Validate a list of sinks or sources, each by the config class its ``type`` names; the
+    valid ones are returned, a message per invalid one is added to ``problems``."""
     section = f"{kind}s"
     if not isinstance(raw_list, list):
-        raise ConfigError(f"{section}: must be a list of {kind} definitions")
+        problems.append(f"{section}: must be a list of {kind} definitions")
+        return []
     out = []
     names: set[str] = set()
     for i, raw in enumerate(raw_list):
         where = f"{section}[{i}]"
         if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: must be a mapping with at least 'type'")
+            problems.append(f"{where}: must be a mapping with at least 'type'")
+            continue
         if "type" not in raw:
-            raise ConfigError(f"{where}.type: missing; valid types: {', '.join(sorted(registry.TABLES[kind]))}")
+            problems.append(f"{where}.type: missing; valid types: {', '.join(sorted(registry.TABLES[kind]))}")
+            continue
         try:
             cls = registry.config_class(kind, str(raw["type"]))
         except ConfigError as e:
-            raise ConfigError(f"{where}.type: {e}") from None
+            problems.append(f"{where}.type: {e}")
+            continue
         raw = {"name": raw.get("name", raw["type"]), **raw}
         try:
             item = cls.model_validate(raw)
         except ValidationError as e:
-            raise ConfigError(format_errors(e, cls, where)) from None
+            problems.append(format_errors(e, cls, where))
+            continue
         if item.name in names:
-            raise ConfigError(f"{where}.name: duplicate {kind} name {item.name!r}")
+            problems.append(f"{where}.name: duplicate {kind} name {item.name!r}")
+            continue
         names.add(item.name)
         out.append(item)
     return out

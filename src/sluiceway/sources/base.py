@@ -35,6 +35,10 @@ class SourceConfigBase(StrictModel):
         for blobs). The defaults gain one of each; an explicit ``sinks`` list must have them."""
         return []
 
+    def check_sinks(self, sinks: list[Any]) -> None:
+        """Raise ``ConfigError`` when the validated ``sinks`` cannot serve this source (checked
+        by ``sluice validate`` and at start-up alike)."""
+
     # Runs a task in the delivering process (Source.start/aclose), not only routes.
     background: ClassVar[bool] = False
 

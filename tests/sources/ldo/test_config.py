@@ -12,7 +12,7 @@ import pytest
 from sluiceway.config import load_config
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import ConfigError
-from sluiceway.sources.ldo.config import resolve_files_sink
+from sluiceway.sources.ldo.config import LdoSourceConfig, resolve_files_sink
 from sluiceway.sources.ldo.names import content_disposition, new_id, object_name, safe_filename, spool_suffix
 from tests.helpers import make_config
 
@@ -44,9 +44,10 @@ def test_an_explicit_sink_list_needs_an_attachments_sink(tmp_path):
     (None, [{"name": "a", "type": "attachments", "streams": ["other"]}], "does not take stream 'ldo'"),
 ])
 def test_the_files_sink_must_be_clear(tmp_path, files_from, sinks, message):
-    cfg = make_config(tmp_path, sources=[{"type": "ldo", "files_from": files_from}], sinks=sinks)
-    with pytest.raises(ConfigError, match=message):
-        resolve_files_sink(cfg.sources[0], cfg.sinks)
+    """Checked when the configuration is validated (``sluice validate``), not only at start-up."""
+    with pytest.raises(ConfigError, match=message) as e:
+        make_config(tmp_path, sources=[{"type": "ldo", "files_from": files_from}], sinks=sinks)
+    assert str(e.value).startswith("sources.ldo")
 
 
 def test_workers_get_the_sink_settings_with_the_source_config(tmp_path):
@@ -57,9 +58,9 @@ def test_workers_get_the_sink_settings_with_the_source_config(tmp_path):
     reduced = [SinkConfigBase(name=s.name, type=s.type) for s in cfg.sinks]
     src = pickle.loads(pickle.dumps(cfg.model_copy(update={"sinks": reduced}))).sources[0]
     assert resolve_files_sink(src, reduced).key_template == "x/{name}"
-    fresh = make_config(tmp_path, sources=[{"type": "ldo"}], sinks=[{"name": "a", "type": "attachments"}])
+    fresh = LdoSourceConfig.model_validate({"name": "ldo", "type": "ldo"})  # never saw the full sinks
     with pytest.raises(ConfigError, match="not available"):
-        resolve_files_sink(fresh.sources[0], reduced)
+        resolve_files_sink(fresh, reduced)
 
 
 @pytest.mark.parametrize("bad", ["data", "/a//b", "/{x}"])

@@ -50,6 +50,9 @@ class LdoSourceConfig(SourceConfigBase):
     def needs_sinks(self) -> list[str]:
         return ["attachments"]
 
+    def check_sinks(self, sinks: list[Any]) -> None:
+        resolve_files_sink(self, sinks)
+
 
 def resolve_files_sink(config: LdoSourceConfig, sinks: list[Any]) -> "AttachmentsSinkConfig":
     """The attachments sink config the LDO files are read from (ConfigError when ambiguous,

@@ -212,6 +212,29 @@ async def test_journal_full_503(tmp_path):
         assert statuses[0] == 202 and statuses[-1] == 503
 
 
+async def test_a_failed_journal_write_is_503_and_stores_nothing(gw, monkeypatch):
+    gateway, client, _ = gw
+    writer = gateway._writer
+    real = writer._write
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writer, "_write", no_space)
+    r = await client.post("/v1/streams/usage/events", json={"lost": 1})
+    assert r.status_code == 503 and r.json()["error"] == "journal_unavailable"
+    assert "No space left on device" in r.json()["detail"] and int(r.headers["retry-after"]) >= 1
+    assert 'sluice_events_rejected_total{reason="journal_error"} 1.0' in (await client.get("/metrics")).text
+    monkeypatch.setattr(writer, "_write", real)  # the disk has room again: appends go on
+    assert (await client.post("/v1/streams/usage/events", json={"kept": 1})).status_code == 202
+
+    async def stored():
+        events = (await client.get("/v1/streams/usage/events")).json()["events"]
+        return events if events else None
+
+    assert [e["payload"] for e in await eventually(stored)] == [{"kept": 1}]
+
+
 async def test_operational_endpoints(gw):
     _, client, _ = gw
     assert (await client.get("/health")).json() == {"status": "ok"}

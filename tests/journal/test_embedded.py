@@ -601,6 +601,33 @@ async def test_a_frame_torn_inside_the_zeros_is_cut_off(tmp_path, caplog):
     await j.aclose()
 
 
+async def test_no_room_for_the_zeros_ahead_still_takes_the_append(tmp_path, monkeypatch, caplog):
+    """A nearly full disk: the zeros written ahead do not fit, the frames do."""
+    import sluiceway.journal.embedded as embedded
+
+    calls = []
+
+    def disk_full(fd, pos, end):
+        calls.append((pos, end))
+        os.pwrite(fd, bytes(10), pos)  # some zeros landed before the disk filled up
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(embedded, "_write_zeros", disk_full)
+    j = await opened(tmp_path, preallocate_bytes=64 * 1024)
+    assert await j.writer().append([item(0)]) == (1, 1)
+    (seg,) = segments(tmp_path)
+    assert seg.stat().st_size == data_end(seg)  # cut back to the last frame
+    assert "no room on disk to write ahead" in caplog.text
+    for i in range(1, 5):
+        await j.writer().append([item(i)])
+    assert len(calls) == 1  # not tried again on every commit
+    assert seg.stat().st_size == data_end(seg)
+    await j.aclose()
+    j = await opened(tmp_path)
+    assert [e.data for e in await read_all(j.writer())] == [item(i) for i in range(5)]
+    await j.aclose()
+
+
 async def test_without_preallocation_the_file_ends_with_the_last_frame(tmp_path):
     j = await opened(tmp_path, preallocate_bytes=0)
     for i in range(5):

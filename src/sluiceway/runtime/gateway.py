@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal
 
 from sluiceway import registry
 from sluiceway.blobs import BlobSpool
-from sluiceway.errors import ConfigError, JournalFull, Unavailable
+from sluiceway.errors import ConfigError, JournalError, JournalFull, Unavailable
 from sluiceway.http.auth import Authenticator
 from sluiceway.http.responses import send_json
 from sluiceway.journal import EmbeddedJournal
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sluiceway.store.lite import LiteStore
 
 log = get_logger("sluiceway.gateway")
+JOURNAL_ERROR_RETRY = 5.0  # Retry-After when a journal write failed (disk full, I/O error)
 Role = Literal["all", "http", "delivery"]
 
 
@@ -158,13 +159,18 @@ class Gateway:
             raise Unavailable("journal is full; retry later", retry_after=retry, code="journal_full")
 
     async def accept(self, items: list[bytes], stream: str) -> tuple[int, int]:
-        """Append encoded records durably (returns after the fsync) and count them; 503 if full.
-        Returns the journal offsets of the first and last item (in ``partition_name``)."""
+        """Append encoded records durably (returns after the fsync) and count them; 503 if the
+        journal is full or its write failed (nothing is stored then). Returns the journal offsets of the first and last item (in ``partition_name``)."""
         try:
             span = await self._writer.append(items)
         except JournalFull as e:
             self.metrics.events_rejected.labels(reason="journal_full").inc(len(items))
             raise Unavailable(str(e), retry_after=e.retry_after, code="journal_full") from None
+        except JournalError as e:  # the write or sync failed (disk full, I/O error): nothing was stored
+            self.metrics.events_rejected.labels(reason="journal_error").inc(len(items))
+            log.error("journal append failed", error=str(e), events=len(items))
+            raise Unavailable(f"cannot store the events now ({e}); retry later", retry_after=JOURNAL_ERROR_RETRY,
+                              code="journal_unavailable") from None
         self.metrics.accepted(stream, len(items))
         return span
 

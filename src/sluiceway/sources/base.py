@@ -4,7 +4,7 @@ serves HTTP routes (a receiver) or runs a task (connectors, collectors; later is
 A receiver contributes ``routes()``: ``(method, path, asgi_endpoint)`` triples that the app
 puts in front of its own routes (so a source can answer ``GET /health`` in its own dialect).
 Its endpoints answer every error themselves and append to the journal through the gateway:
-``await gateway.append(items)`` returns only once the entries are fsynced.
+``await gateway.accept(items, stream)`` returns only once the entries are fsynced.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 import gzip
+import sqlite3
 
 import orjson
 import pytest
@@ -287,6 +288,22 @@ async def test_unexpected_error_on_fast_path_is_json_500(gw, monkeypatch):
     r = await client.post("/v1/streams/usage/events", json={"a": 1})
     assert r.status_code == 500 and r.json() == {"error": "internal_error",
                                                   "detail": "an internal error occurred; see the server log"}
+
+
+@pytest.mark.parametrize("error", [
+    ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)"),
+    sqlite3.OperationalError("database is locked"),
+])
+async def test_a_store_that_cannot_serve_is_503_not_500(gw, monkeypatch, error):
+    gateway, client, _ = gw
+
+    async def down(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(gateway.store, "query_records", down)
+    r = await client.get("/v1/streams/usage/events")
+    assert r.status_code == 503 and r.json()["error"] == "unavailable"
+    assert str(error) in r.json()["detail"] and int(r.headers["retry-after"]) >= 1
 
 
 def test_access_log_can_be_turned_off(tmp_path):

@@ -90,3 +90,38 @@ def test_worker_imports_no_sqlalchemy() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+async def test_unavailable_reason_tells_a_store_that_cannot_serve_from_a_bug(pg_store, tmp_path):
+    """What run_endpoint answers 503 (retry) rather than 500: real errors of both databases."""
+    import asyncio
+    import sqlite3
+
+    import asyncpg
+
+    from sluiceway.store.lite import unavailable_reason
+
+    assert unavailable_reason(RuntimeError("a bug")) is None
+    assert unavailable_reason(ValueError("bad value")) is None
+    try:
+        await asyncpg.connect("postgresql://nobody@127.0.0.1:1/none", timeout=5)
+    except OSError as e:
+        assert "Errno" in unavailable_reason(e) or "Connect" in unavailable_reason(e)
+    # The server ends the session (SQLSTATE 57P01) under a query of the store's engine.
+    async with pg_store.engine.connect() as conn:
+        pid = (await conn.exec_driver_sql("select pg_backend_pid()")).scalar()
+        async with pg_store.engine.connect() as admin:
+            await admin.exec_driver_sql(f"select pg_terminate_backend({pid})")
+        await asyncio.sleep(0.1)
+        with pytest.raises(Exception) as err:
+            await conn.exec_driver_sql("select 1")
+    reason = unavailable_reason(err.value)
+    assert reason is not None and "select 1" not in reason
+    # A duplicate key is the request's fault, not the server's.
+    db = sqlite3.connect(tmp_path / "x.db")
+    db.execute("create table t (id int primary key)")
+    db.execute("insert into t values (1)")
+    with pytest.raises(sqlite3.IntegrityError) as dup:
+        db.execute("insert into t values (1)")
+    assert unavailable_reason(dup.value) is None
+    assert unavailable_reason(sqlite3.OperationalError("database is locked")) is not None

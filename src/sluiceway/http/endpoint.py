@@ -3,8 +3,9 @@
 ``run_endpoint`` calls ``handler(headers, request_id)``, which sends its own success response
 and returns ``(status, tenant, stream)`` for the log. Every ``HTTPError`` becomes a JSON error
 (``render_error`` decides its body: sluiceway's ``{"error","detail"}`` by default), a client
-that went away is logged as 499, and anything else is a bug: logged with its traceback and
-answered 500.
+that went away is logged as 499, a store (or disk, or network) that cannot serve now is 503
+``unavailable`` with Retry-After (``store.lite.unavailable_reason``), and anything else is a
+bug: logged with its traceback and answered 500.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import uuid_utils
 
-from sluiceway.errors import HTTPError
+from sluiceway.errors import HTTPError, Unavailable
 from sluiceway.http.body import ClientDisconnected
 from sluiceway.http.responses import error_body, send_json
+from sluiceway.store.lite import unavailable_reason
 from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 log = get_logger("sluiceway.http")
 Handler = Callable[[dict[bytes, bytes], str], Awaitable[tuple[int, "str | None", "str | None"]]]
+UNAVAILABLE_RETRY = 5.0  # Retry-After when the store or the system cannot serve now
 INTERNAL_ERROR = b'{"error":"internal_error","detail":"an internal error occurred; see the server log"}'
 
 
@@ -46,11 +49,19 @@ async def run_endpoint(gw: "Gateway", route: str, scope: dict[str, Any], send: A
         await send_json(send, e.status, render_error(e), e.headers)
     except ClientDisconnected:
         status = 499
-    except Exception:  # a bug: answer like the app's server-error handler would
-        status = 500
-        log.exception("unhandled error", path=scope.get("path"), request_id=rid)
+    except Exception as exc:
+        reason = unavailable_reason(exc)
         try:
-            await send_json(send, 500, INTERNAL_ERROR)
+            if reason is not None:  # the store (or the disk, the network) cannot serve now
+                status = 503
+                log.warning("request failed: a service is unavailable", path=scope.get("path"), request_id=rid,
+                            error=reason)
+                err = Unavailable(f"{reason}; retry later", retry_after=UNAVAILABLE_RETRY, code="unavailable")
+                await send_json(send, 503, render_error(err), err.headers)
+            else:  # a bug: answer like the app's server-error handler would
+                status = 500
+                log.exception("unhandled error", path=scope.get("path"), request_id=rid)
+                await send_json(send, 500, INTERNAL_ERROR)
         except Exception:  # noqa: BLE001 - the response had already started
             pass
     finally:

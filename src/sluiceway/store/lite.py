@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import sqlite3
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,55 @@ class StoreError(SluicewayError):
 
 class StoreClosed(StoreError):
     """The store was used before ``open()`` or after ``aclose()``."""
+
+
+def error_chain(e: BaseException) -> list[BaseException]:
+    """The exception, what it wraps (``.orig``) and its explicit causes, without repeats.
+
+    Implicit ``__context__`` is not followed: an error raised while cleaning up after
+    another one must be judged on its own.
+    """
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [e]
+    while todo:
+        cur = todo.pop(0)
+        if cur is None or any(cur is s for s in seen):
+            continue
+        seen.append(cur)
+        todo += [getattr(cur, "orig", None), cur.__cause__]
+    return seen
+
+
+# SQLSTATE classes of a database that is unreachable or busy, not of a wrong request:
+# connection exception, transaction rollback (deadlock, serialization), insufficient
+# resources, operator intervention (shutdown).
+_UNAVAILABLE_SQLSTATE_CLASSES = {"08", "40", "53", "57"}
+_UNAVAILABLE_SQLITE = ("locked", "busy", "unable to open", "disk i/o error", "database or disk is full")
+
+
+def unavailable_reason(e: BaseException) -> str | None:
+    """Why ``e`` means the store (or the system under it) cannot serve now, or None when it
+    is something else (such as a bug). Callers answer 503 and the client retries. The
+    description is the driver's error (never SQLAlchemy's, which quotes SQL and parameters).
+    Does not import SQLAlchemy: its errors can only be in the chain where it is loaded."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    pool_errors = (sa_exc.DisconnectionError, sa_exc.TimeoutError) if sa_exc is not None else ()
+    for c in error_chain(e):
+        if isinstance(c, StoreClosed):
+            return f"the store is not open: {c}"
+        state = getattr(c, "sqlstate", None)
+        if isinstance(state, str) and state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES:
+            return f"database unavailable ({state}): {type(c).__name__}: {c}"
+        if isinstance(c, sqlite3.OperationalError) and any(m in str(c).lower() for m in _UNAVAILABLE_SQLITE):
+            return f"database unavailable: {type(c).__name__}: {c}"
+        if pool_errors and isinstance(c, pool_errors):
+            return f"database unavailable: {type(c).__name__}: {c}"
+        if getattr(c, "connection_invalidated", False):  # SQLAlchemy saw the connection drop
+            root = error_chain(c)[-1]
+            return f"database connection lost: {type(root).__name__}: {root}"
+        if isinstance(c, OSError):  # connection refused or reset, timeouts, a full disk
+            return f"{type(c).__name__}: {c}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from sluiceway.errors import ConfigError, PermanentError, SinkError, TransientEr
 from sluiceway.sinks.base import Batch, Sink
 from sluiceway.sinks.context import SinkContext
 from sluiceway.store.db import describe_error
+from sluiceway.store.lite import error_chain
 
 if TYPE_CHECKING:
     from sluiceway.store import Store
@@ -108,23 +109,6 @@ class SqlSink(Sink):
 _PERMANENT_SQLSTATE_CLASSES = {"22", "23", "54"}
 
 
-def _chain(e: BaseException) -> list[BaseException]:
-    """The exception, what it wraps (``.orig``) and its explicit causes, without repeats.
-
-    Implicit ``__context__`` is not followed: an error raised while cleaning up after
-    another one must be judged on its own.
-    """
-    seen: list[BaseException] = []
-    todo: list[BaseException | None] = [e]
-    while todo:
-        cur = todo.pop(0)
-        if cur is None or any(cur is s for s in seen):
-            continue
-        seen.append(cur)
-        todo += [getattr(cur, "orig", None), cur.__cause__]
-    return seen
-
-
 def _permanent_type(c: BaseException) -> bool:
     if isinstance(c, (sa_exc.DataError, sa_exc.IntegrityError)):
         return True
@@ -140,7 +124,7 @@ def classify(e: BaseException) -> SinkError:
     """Map any failure of a send to TransientError (retry) or PermanentError (dead letter)."""
     if isinstance(e, SinkError):
         return e
-    chain = _chain(e)
+    chain = error_chain(e)
     detail = describe_error(e)
     for c in chain:
         state = getattr(c, "sqlstate", None)

@@ -111,7 +111,10 @@ def parse_time(value: str | datetime) -> datetime:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
     if dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before datetime.min in UTC
+        raise ValueError(f"{value!r} is out of the range of times once converted to UTC") from None
 
 
 # -- decoding journal entries ------------------------------------------------------------------

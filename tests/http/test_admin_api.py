@@ -88,6 +88,7 @@ async def test_add_source_errors(gw):
         (webhook(name="Bad Name"), "name"),
         (webhook(name="x6", tenant="Bad Tenant"), "tenant"),
         (webhook(name="x7", enabled="perhaps"), "enabled"),
+        (webhook(name="x7", enabled=1), "enabled"),  # strict JSON types: no conversion
         ({"tenant": "acme", "name": "x8"}, "type"),
     ]
     for body, word in cases:
@@ -127,6 +128,11 @@ async def test_patch_merges(gw):
         r = await client.patch("/v1/admin/sources/acme/hooks", json=body)
         assert r.status_code == 400 and word in r.json()["detail"], (body, r.text)
     assert (await client.patch("/v1/admin/sources/acme/nope", json={"enabled": True})).status_code == 404
+    for path in ("/v1/admin/sources/Acme/hooks", "/v1/admin/sources/acme/Hooks"):  # names that cannot exist
+        r = await client.patch(path, json={"enabled": True})
+        assert r.status_code == 400 and "must match" in r.json()["detail"], r.text
+    r = await client.get("/v1/admin/sources", params={"tenant": ""})
+    assert r.status_code == 400 and "tenant" in r.json()["detail"], r.text
 
 
 async def test_enable_disable_delete(gw):

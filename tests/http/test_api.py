@@ -108,6 +108,10 @@ async def test_pagination_oldest_first(gw):
     assert seen == [0, 1, 2, 3, 4]
     future = (await client.get("/v1/streams/p/events", params={"since": "2999-01-01T00:00:00Z"})).json()
     assert future == {"events": [], "next_cursor": None}
+    # A parameter given empty is not absent: a typed one is a 400 naming it.
+    for name in ("since", "until", "limit", "cursor", "tenant"):
+        r = await client.get("/v1/streams/p/events", params={name: ""})
+        assert r.status_code == 400 and name in r.json()["detail"], (name, r.text)
 
 
 @pytest.mark.parametrize("body,ctype,status,needle", [

@@ -137,6 +137,11 @@ BAD = [
     ({"since": "yesterday"}, "since"), ({"until": "2026-13-01"}, "until"), ({"min_rating": "high"}, "min_rating"),
     ({"cursor": "not-a-cursor"}, "cursor"), ({"cursor": "WzFd"}, "cursor"), ({"q": "x" * 300}, "q"),
     ({"tenant": "Not A Tenant"}, "tenant"),
+    # given empty is not absent: a typed parameter is then bad like any other value
+    ({"since": ""}, "since"), ({"until": ""}, "until"), ({"limit": ""}, "limit"), ({"min_rating": ""}, "min_rating"),
+    ({"cursor": ""}, "cursor"), ({"tenant": ""}, "tenant"),
+    ({"min_rating": str(2**63)}, "min_rating"),  # past the store's integers (was a 500)
+    ({"since": "0001-01-01T00:00:00+01:00"}, "since"),  # before the first time in UTC (was a 500)
 ]
 
 
@@ -183,10 +188,14 @@ async def test_original_paths(gw):
     r = await client.get("/feedback", params={"tenant_id": "globex"}, headers=bearer(tokens["admin"]))
     assert ext_ids(r.json()) == ["g1"]
     for params, name in [({}, "tenant_id"), ({"tenant_id": "acme", "limit": "0"}, "limit"),
-                         ({"tenant_id": "acme", "end": "soon"}, "end"),
+                         ({"tenant_id": "acme", "end": "soon"}, "end"), ({"tenant_id": ""}, "tenant_id"),
+                         ({"tenant_id": "acme", "start": ""}, "start"),
                          ({"tenant_id": "acme", "metadata_key": "k", "metadata_val": "a1"}, "metadata_key")]:
         r = await client.get("/feedback", params=params)
         assert r.status_code == 400 and name in r.json()["detail"], (params, r.text)
+
+    r = await client.get("/feedback", params={"tenant_id": "acme", "end": "9999-12-31T23:59:59.999999Z"})
+    assert r.status_code == 200 and len(r.json()) == 3, r.text  # the last time there is (was a 500)
 
     fid = item("acme", "a1", source_type="intercom")[1]["id"]
     r = await client.get(f"/feedback/{fid}", params={"tenant_id": "acme"})

@@ -41,6 +41,7 @@ def test_ids_do_not_wrap_when_the_random_tail_is_near_its_end(monkeypatch):
     (b'{"timestamp":null,"time":"2026-01-02T03:04:05"}', "2026-01-02T03:04:05Z"),
     (b'{"time":"yesterday"}', None),
     (b'{"time":5}', None),
+    (b'{"time":"0001-01-01T00:00:00+01:00"}', None),  # before the first time in UTC (was a 500)
 ])
 def test_event_time_is_the_first_time_key_holding_a_string(line, expected):
     """The same for the NDJSON path (msgspec Struct) and for parsed objects (dicts)."""

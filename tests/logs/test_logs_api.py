@@ -60,7 +60,11 @@ async def test_pages_filters_and_isolation(gw):
 async def test_bad_parameters(gw):
     _, client, _ = gw
     for params, word in [({"level": "loud"}, "level"), ({"since": "yesterday"}, "since"),
-                         ({"limit": "0"}, "limit"), ({"cursor": "zzz"}, "cursor")]:
+                         ({"limit": "0"}, "limit"), ({"cursor": "zzz"}, "cursor"), ({"until": ""}, "until"),
+                         ({"level": ""}, "level"), ({"level": "99999"}, "level"), ({"level": "²"}, "level"),
+                         ({"cursor": ""}, "cursor")]:
         r = await client.get("/v1/logs", params=params)
         assert r.status_code == 400 and word in r.json()["detail"], r.text
+    for level in ("WARN", "40", "0040"):
+        assert (await client.get("/v1/logs", params={"level": level})).status_code == 200
     assert "/v1/logs" in (await client.get("/openapi.json")).json()["paths"]

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.routing import Route
 
 from sluiceway.config.loader import format_errors
 from sluiceway.config.types import StrictModel, parse_duration
 from sluiceway.errors import BadRequest, ConfigError, HTTPError, NotFound
-from sluiceway.feedback.sources import check_name, missing_secrets, validate_source
-from sluiceway.http.control import NAME_RULE, Call, api_route, ok_response, query_param
-from sluiceway.http.openapi import error_response
+from sluiceway.feedback.sources import SOURCE_TYPES, check_name, missing_secrets, validate_source
+from sluiceway.http.control import Call, api_route
+from sluiceway.http.openapi import NAME, NAME_RULE, TIME, error_response, ok_response, path_param, query_param
 from sluiceway.record import valid_name
 from sluiceway.secrets import ENV, SecretBox, mask
 
@@ -169,12 +169,18 @@ async def set_enabled(store: "Store", box: SecretBox, tenant: str, name: str, en
 
 # -- bodies ---------------------------------------------------------------------------------
 
-class TenantIn(StrictModel):
+class _Body(StrictModel):
+    """Strict: a value of the wrong JSON type is refused, not converted (``"enabled": "yes"``)."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class TenantIn(_Body):
     id: str
     name: str | None = None
 
 
-class SourceIn(StrictModel):
+class SourceIn(_Body):
     tenant: str
     name: str
     type: str
@@ -184,7 +190,7 @@ class SourceIn(StrictModel):
     interval: float | str = DEFAULT_INTERVAL
 
 
-class SourcePatch(StrictModel):
+class SourcePatch(_Body):
     settings: dict[str, Any] | None = None
     secrets: dict[str, str | None] | None = None
     enabled: bool | None = None
@@ -222,7 +228,9 @@ def listing_box() -> SecretBox | None:
 
 async def list_sources(call: Call) -> tuple[int, Any]:
     await call.auth("admin")
-    tenant = call.query.get("tenant") or None
+    tenant = call.query.get("tenant")
+    if tenant is not None and not valid_name(tenant):
+        raise BadRequest(f"tenant: {tenant!r} must match {NAME_RULE}")
     box = listing_box()
     return 200, {"sources": [shown(box, r) for r in await call.gw.store.list_sources(tenant)]}
 
@@ -236,32 +244,39 @@ async def create_source(call: Call) -> tuple[int, Any]:
     return 201, shown(box, row)
 
 
-async def get_source(call: Call) -> tuple[int, Any]:
+async def _one(call: Call) -> tuple[str, str]:
+    """Admin auth, then the path's ``(tenant, name)``: 400 unless both are valid names."""
     await call.auth("admin")
-    return 200, shown(listing_box(), await _row(call.gw.store, call.params["tenant"], call.params["name"]))
+    tenant, name = call.params["tenant"], call.params["name"]
+    _names(tenant, name)
+    return tenant, name
+
+
+async def get_source(call: Call) -> tuple[int, Any]:
+    tenant, name = await _one(call)
+    return 200, shown(listing_box(), await _row(call.gw.store, tenant, name))
 
 
 async def patch_source(call: Call) -> tuple[int, Any]:
-    await call.auth("admin")
+    tenant, name = await _one(call)
     b: SourcePatch = await _body(call, SourcePatch)
     box = secret_box()
-    row = await change_source(call.gw.store, box, call.params["tenant"], call.params["name"], settings=b.settings,
-                              secrets=b.secrets, enabled=b.enabled, interval=b.interval)
+    row = await change_source(call.gw.store, box, tenant, name, settings=b.settings, secrets=b.secrets,
+                              enabled=b.enabled, interval=b.interval)
     return 200, shown(box, row)
 
 
 async def delete_source(call: Call) -> tuple[int, Any]:
-    await call.auth("admin")
-    await call.gw.store.remove_source(call.params["tenant"], call.params["name"])
+    tenant, name = await _one(call)
+    await call.gw.store.remove_source(tenant, name)
     return 204, None
 
 
 def _switch(enabled: bool):
     async def handler(call: Call) -> tuple[int, Any]:
-        await call.auth("admin")
+        tenant, name = await _one(call)
         box = secret_box()
-        return 200, shown(box, await set_enabled(call.gw.store, box, call.params["tenant"], call.params["name"],
-                                                 enabled))
+        return 200, shown(box, await set_enabled(call.gw.store, box, tenant, name, enabled))
     return handler
 
 
@@ -285,12 +300,23 @@ SOURCE = {"type": "object", "properties": {
                 "additionalProperties": {"type": "string"}},
     "has_secrets": {"type": "boolean"}, "enabled": {"type": "boolean"}, "interval_seconds": {"type": "number"},
     "origin": {"type": "string", "enum": ["config", "api"]}, "cursor": {"type": "object"},
-    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+    "created_at": TIME, "updated_at": TIME,
     "last_run_at": {"type": ["string", "null"], "format": "date-time"}, "last_status": {"type": ["string", "null"]}}}
 TENANT = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": ["string", "null"]},
-                                           "created_at": {"type": "string", "format": "date-time"}}}
-INTERVAL = {"oneOf": [{"type": "number", "minimum": MIN_INTERVAL}, {"type": "string", "examples": ["10m"]}]}
-SECRETS_IN = {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
+                                           "created_at": TIME}}
+# parse_duration's grammar: numbers, each with an optional unit (250ms, 10s, 5m, 1h, 7d, 1h30m)
+DURATION = {"type": "string", "pattern": r"^\s*([0-9]+(\.[0-9]+)? *(ms|s|m|h|d)? *)+$", "examples": ["10m"]}
+INTERVAL = {"oneOf": [{"type": "number", "minimum": MIN_INTERVAL}, DURATION],
+            "description": f"Seconds, or a duration such as 10m; at least {MIN_INTERVAL:g} s"}
+SECRETS_IN = {"type": "object", "additionalProperties": {"type": ["string", "null"]},
+              "description": "Per type (docs/feedback.md); a null or empty value removes a secret"}
+SETTINGS_IN = {"type": "object", "description": "Per type, checked by the type's model (docs/feedback.md)"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
 AUTH_ERRORS = {"401": error_response("Missing or invalid token"), "403": error_response("Token lacks the admin scope")}
 
 
@@ -306,44 +332,47 @@ def _op(summary: str, responses: dict[str, Any], body: dict[str, Any] | None = N
 
 
 def openapi_paths() -> dict[str, Any]:
-    path = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in ("tenant", "name")]
+    path = [path_param("tenant", NAME), path_param("name", NAME)]
     one = ok_response("The source", SOURCE)
     missing = error_response("Unknown tenant or source")
+    bad_path = "Malformed tenant or source name"
     key = error_response(f"{ENV} is not set, invalid or cannot open the stored secrets")
-    switch = {"200": one, "400": error_response("Enabling a source whose secrets are missing"), "404": missing, "503": key}
+    switch = {"200": one, "400": error_response(f"{bad_path}, or enabling a source whose secrets are missing"),
+              "404": missing, "503": key}
     return {
         "/v1/admin/tenants": {
             "get": _op("List tenants", {"200": ok_response("Tenants", {"type": "object", "properties": {
                 "tenants": {"type": "array", "items": TENANT}}})}),
             "post": _op("Create a tenant", {"201": ok_response("Created", TENANT), "400": error_response("Bad id or body"),
                                             "409": error_response("The tenant exists")},
-                        {"type": "object", "required": ["id"], "properties": {
-                            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
-                            "name": {"type": "string"}}})},
+                        {"type": "object", "required": ["id"], "additionalProperties": False, "properties": {
+                            "id": NAME, "name": {"type": ["string", "null"]}}})},
         "/v1/admin/sources": {
-            "get": _op("List feedback sources", {"200": ok_response("Sources", {"type": "object", "properties": {
-                "sources": {"type": "array", "items": SOURCE}}})}, params=[query_param("tenant", "Only this tenant's")]),
+            "get": _op("List feedback sources", {
+                "200": ok_response("Sources", {"type": "object", "properties": {"sources": {"type": "array",
+                                                                                            "items": SOURCE}}}),
+                "400": error_response("Malformed tenant")}, params=[query_param("tenant", "Only this tenant's", NAME)]),
             "post": _op("Add a feedback source", {
                 "201": ok_response("Added", SOURCE), "400": error_response("Invalid settings, secrets, name, type or interval"),
                 "404": error_response("Unknown tenant"), "409": error_response("The tenant has a source of that name"), "503": key},
-                {"type": "object", "required": ["tenant", "name", "type"], "properties": {
-                    "tenant": {"type": "string"}, "name": {"type": "string"},
-                    "type": {"type": "string", "enum": ["playstore", "x", "discourse", "intercom", "webhook"]},
-                    "settings": {"type": "object"}, "secrets": SECRETS_IN, "enabled": {"type": "boolean"},
+                {"type": "object", "required": ["tenant", "name", "type"], "additionalProperties": False, "properties": {
+                    "tenant": NAME, "name": NAME, "type": {"type": "string", "enum": list(SOURCE_TYPES)},
+                    "settings": SETTINGS_IN, "secrets": SECRETS_IN, "enabled": {"type": "boolean"},
                     "interval": INTERVAL}},
                 description="Needs the `admin` scope. Secrets are encrypted with SLUICE_SECRET_KEY; answers show "
                             "only their names. Interval: seconds or a duration such as 10m, at least 10 s."),
         },
         "/v1/admin/sources/{tenant}/{name}": {
-            "get": _op("One feedback source", {"200": one, "404": missing}, params=path),
-            "patch": _op("Change a feedback source", {"200": one, "400": error_response("Invalid change"), "404": missing,
-                                                       "503": key},
-                         {"type": "object", "properties": {"settings": {"type": "object"}, "secrets": SECRETS_IN,
-                                                           "enabled": {"type": "boolean"}, "interval": INTERVAL}},
+            "get": _op("One feedback source", {"200": one, "400": error_response(bad_path), "404": missing}, params=path),
+            "patch": _op("Change a feedback source", {"200": one, "400": error_response(f"{bad_path}, or an invalid change"),
+                                                       "404": missing, "503": key},
+                         {"type": "object", "additionalProperties": False, "properties": {
+                             "settings": _nullable(SETTINGS_IN), "secrets": _nullable(SECRETS_IN),
+                             "enabled": {"type": ["boolean", "null"]}, "interval": _nullable(INTERVAL)}},
                          params=path, description="Needs the `admin` scope. settings and secrets merge into the "
-                                                  "stored ones; a null value removes a key."),
-            "delete": _op("Remove a feedback source", {"204": {"description": "Removed"}, "404": missing},
-                          params=path),
+                                                  "stored ones; a null value removes a key (a null field: no change)."),
+            "delete": _op("Remove a feedback source", {"204": {"description": "Removed"}, "400": error_response(bad_path),
+                                                       "404": missing}, params=path),
         },
         "/v1/admin/sources/{tenant}/{name}/enable": {"post": _op("Enable a source", switch, params=path)},
         "/v1/admin/sources/{tenant}/{name}/disable": {"post": _op("Disable a source", switch, params=path)},

@@ -19,6 +19,8 @@ from sluiceway.http.openapi import openapi_spec, render_docs
 from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from sluiceway.runtime.gateway import Gateway
 
 log = get_logger("sluiceway.http")
@@ -29,12 +31,17 @@ class ORJSONResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
+def api_spec(sources: "Iterable[Any]" = ()) -> dict[str, Any]:
+    """The OpenAPI document of a gateway with these sources (served at /openapi.json)."""
     extra: dict[str, Any] = {**feedback_api.openapi_paths(), **admin_api.openapi_paths(),
                              **logs_api.openapi_paths()}
-    for source in gateway.sources:
+    for source in sources:
         extra.update(source.openapi_paths())
-    spec = openapi_spec(extra)
+    return openapi_spec(extra)
+
+
+def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
+    spec = api_spec(gateway.sources)
     ingest = StreamEvents(gateway)
 
     async def health(request: Request) -> Response:

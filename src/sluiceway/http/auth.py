@@ -90,9 +90,10 @@ class Authenticator:
 
 def requested_tenant(headers: Mapping[bytes, bytes], query: Mapping[str, str] | None, default: str) -> str:
     """The tenant a request names (``X-Sluice-Tenant``, else ``?tenant=``), else ``default``;
-    400 unless it is a valid tenant id. Whether the token may act for it is ``check``'s."""
+    400 unless it is a valid tenant id (an empty ``?tenant=`` is not). Whether the token may
+    act for it is ``check``'s."""
     raw = headers.get(b"x-sluice-tenant")
-    tenant = raw.decode("latin-1") if raw else ((query or {}).get("tenant") or default)
+    tenant = raw.decode("latin-1") if raw else (query or {}).get("tenant", default)
     if not valid_name(tenant):
         raise BadRequest(f"tenant id {tenant!r} must match [a-z0-9][a-z0-9_-]{{0,63}}")
     return tenant

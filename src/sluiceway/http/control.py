@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
-from urllib.parse import parse_qs
 
 import orjson
 from starlette.routing import Route
@@ -19,8 +18,8 @@ from sluiceway.errors import BadRequest
 from sluiceway.http.auth import check, requested_tenant
 from sluiceway.http.body import content_length, read_body
 from sluiceway.http.endpoint import run_endpoint
-from sluiceway.http.ingest import is_uuid
-from sluiceway.http.openapi import error_response
+from sluiceway.http.params import is_uuid, query_params
+from sluiceway.http.openapi import error_response, query_param
 from sluiceway.http.responses import send_json
 from sluiceway.record import parse_time
 
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from sluiceway.store import TokenInfo
 
 MAX_CONTROL_BODY = 1024 * 1024
-NAME_RULE = "[a-z0-9][a-z0-9_-]{0,63}"
 
 
 # -- the frame ------------------------------------------------------------------------------
@@ -40,7 +38,7 @@ class Call:
     def __init__(self, gw: "Gateway", scope: dict[str, Any], receive: Any, headers: dict[bytes, bytes]):
         self.gw, self.receive, self.headers = gw, receive, headers
         qs = scope.get("query_string", b"").decode("latin-1")
-        self.query = {k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()}
+        self.query = query_params(qs)
         self.params: dict[str, str] = scope.get("path_params", {})
         self.tenant: str | None = None  # for the access log
 
@@ -98,26 +96,7 @@ def api_route(gw: "Gateway", path: str, **handlers: Handler) -> Route:
     return Route(path, _Endpoint(gw, path, handlers), methods=list(handlers))
 
 
-# -- parameters -----------------------------------------------------------------------------
-
-def int_param(q: dict[str, str], name: str, default: int | None = None, lo: int | None = None,
-              hi: int | None = None) -> int | None:
-    v = q.get(name)
-    if not v:
-        return default
-    try:
-        n = int(v)
-    except ValueError:
-        n = None
-    if n is None or (lo is not None and n < lo) or (hi is not None and n > hi):
-        bounds = f" between {lo} and {hi}" if lo is not None and hi is not None else ""
-        raise BadRequest(f"{name} must be an integer{bounds}, got {v!r}")
-    return n
-
-
-def limit_param(q: dict[str, str]) -> int:
-    return int_param(q, "limit", 100, 1, 1000)  # type: ignore[return-value]
-
+# -- the keyset cursor ----------------------------------------------------------------------
 
 def encode_cursor(at: str, row_id: str) -> str:
     """The opaque keyset cursor after the row at ``(at, row_id)`` (RFC 3339 time, UUID id)."""
@@ -125,7 +104,7 @@ def encode_cursor(at: str, row_id: str) -> str:
 
 
 def decode_cursor(v: str | None) -> tuple[Any, str] | None:
-    if not v:
+    if v is None:
         return None
     try:
         at, fid = orjson.loads(base64.urlsafe_b64decode(v + "=" * (-len(v) % 4)))
@@ -136,28 +115,10 @@ def decode_cursor(v: str | None) -> tuple[Any, str] | None:
         raise BadRequest("cursor is not valid; pass the next_cursor of a previous page") from None
 
 
-def text_param(q: dict[str, str]) -> str | None:
-    text = q.get("q") or None
-    if text is not None and len(text) > 256:
-        raise BadRequest("q must be at most 256 characters")
-    return text
-
-
-
 # -- OpenAPI --------------------------------------------------------------------------------
 
-def query_param(name: str, description: str, schema: dict[str, Any] | None = None, required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": schema or {"type": "string"}}
-
-
-TIME = {"type": "string", "format": "date-time"}
-LIMIT = query_param("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})
-TENANT_Q = query_param("tenant", "Tenant to read (default: the token's; others need admin). Or X-Sluice-Tenant.")
-
-
-def ok_response(desc: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": desc, "content": {"application/json": {"schema": schema}}}
+CURSOR = query_param("cursor", "next_cursor of the previous page (opaque: base64url, only a next_cursor is valid)",
+                     {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"})
 
 
 def get_operation(summary: str, description: str, params: list[dict[str, Any]], ok: dict[str, Any],

@@ -15,21 +15,22 @@ A token reads its own tenant; an admin token may name another with ``?tenant=`` 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
 from sluiceway.errors import BadRequest, NotFound
 from sluiceway.http.auth import check
-from sluiceway.http.control import (
-    LIMIT, TENANT_Q, TIME, Call, api_route, decode_cursor, encode_cursor, get_operation, int_param, limit_param,
-    ok_response, query_param, text_param,
-)
-from sluiceway.http.ingest import is_uuid, time_param
+from sluiceway.http.control import CURSOR, Call, api_route, decode_cursor, encode_cursor, get_operation
+from sluiceway.http.openapi import LIMIT, TENANT_Q, TIME, UUID, ok_response, path_param, query_param, text_query
+from sluiceway.http.params import int_param, is_uuid, limit_param, text_param, time_param
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
+
+
+RATING = {"type": "integer", "minimum": -2**31, "maximum": 2**31 - 1}  # the store's integer column
 
 
 def feedback_uuid(v: str, name: str = "id") -> str:
@@ -46,7 +47,8 @@ async def list_feedback(call: Call) -> tuple[int, Any]:
     limit = limit_param(q)
     rows = await call.gw.store.query_feedback(
         tenant, source_type=q.get("source_type") or None, source_instance=q.get("source_instance"),
-        since=time_param(q, "since"), until=time_param(q, "until"), min_rating=int_param(q, "min_rating"),
+        since=time_param(q, "since"), until=time_param(q, "until"),
+        min_rating=int_param(q, "min_rating", None, RATING["minimum"], RATING["maximum"]),
         q=text_param(q), after=decode_cursor(q.get("cursor")), limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -85,8 +87,16 @@ async def compat_list(call: Call) -> tuple[int, Any]:
     end = time_param(q, "end")
     rows = await call.gw.store.query_feedback(
         tenant, source_type=q.get("source_type") or None, since=time_param(q, "start"),
-        until=end + timedelta(microseconds=1) if end else None, limit=limit_param(q))  # end is inclusive
+        until=_just_after(end), limit=limit_param(q))
     return 200, [_original(r) for r in rows]
+
+
+def _just_after(end: datetime | None) -> datetime | None:
+    """The exclusive bound for an inclusive ``end`` (none after the last representable time)."""
+    try:
+        return end + timedelta(microseconds=1) if end else None
+    except OverflowError:
+        return None
 
 
 async def compat_item(call: Call) -> tuple[int, Any]:
@@ -124,33 +134,34 @@ ORIGINAL_ITEM = {"allOf": [ITEM, {"type": "object", "properties": {
 
 
 def openapi_paths() -> dict[str, Any]:
-    id_p = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-    tenant_id = query_param("tenant_id", "Must be the token's tenant (any tenant for admin tokens)", required=True)
+    id_p = path_param("id", UUID)
+    tenant_id = query_param("tenant_id", "Must be the token's tenant (any tenant for admin tokens)",
+                            {"type": "string", "minLength": 1}, required=True)
     return {
         "/v1/feedback": get_operation(
             "Query feedback (oldest first)", "Needs the `read` scope.",
-            [TENANT_Q, query_param("source_type", "playstore, x, discourse, intercom, webhook"),
+            [TENANT_Q, query_param("source_type", "playstore, x, discourse, intercom, webhook (empty: any)"),
              query_param("source_instance", "App id, query, base URL, …"), query_param("since", "Inclusive, on created_at", TIME),
              query_param("until", "Exclusive, on created_at", TIME),
-             query_param("min_rating", "Only items rated at least this", {"type": "integer"}),
-             query_param("q", "Case-insensitive text in body or author"), LIMIT,
-             query_param("cursor", "next_cursor of the previous page (opaque)")],
+             query_param("min_rating", "Only items rated at least this", RATING),
+             text_query("Case-insensitive text in body or author"), LIMIT, CURSOR],
             ok_response("A page", {"type": "object", "required": ["items", "next_cursor"], "properties": {
                 "items": {"type": "array", "items": ITEM}, "next_cursor": {"type": ["string", "null"]}}}),
             e400="Bad parameter (named in detail)", e403="Token lacks read or belongs to another tenant"),
         "/v1/feedback/{id}": get_operation(
             "One feedback item", "Needs the `read` scope.", [id_p, TENANT_Q], ok_response("The item", ITEM),
-            e400="Malformed id", e403="Token lacks read", e404="Unknown id, or another tenant's"),
+            e400="Malformed id or tenant", e403="Token lacks read or belongs to another tenant",
+            e404="Unknown id, or another tenant's"),
         "/feedback": get_operation(
             "Query feedback, original Ingest service form",
             "A plain JSON list, oldest first, no cursor. start and end are inclusive. Items also carry the "
             "original names lang and metadata_. metadata_key+metadata_val are refused (400).",
-            [tenant_id, query_param("source_type", "Source type"), query_param("start", "Inclusive", TIME),
+            [tenant_id, query_param("source_type", "Source type (empty: any)"), query_param("start", "Inclusive", TIME),
              query_param("end", "Inclusive", TIME), LIMIT],
             ok_response("Items", {"type": "array", "items": ORIGINAL_ITEM}),
             e400="Bad or missing parameter", e403="tenant_id is not the token's tenant, or no read scope"),
         "/feedback/{id}": get_operation(
             "One feedback item, original Ingest service form", "404 {\"error\",\"detail\": \"Not found\"} "
             "for unknown ids and for other tenants' items.", [id_p, tenant_id], ok_response("The item", ORIGINAL_ITEM),
-            e400="Malformed id or missing tenant_id", e404="Not found"),
+            e400="Malformed id or missing tenant_id", e403="Token lacks read", e404="Not found"),
     }

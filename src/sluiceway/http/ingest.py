@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 import msgspec
 import orjson
@@ -21,6 +20,7 @@ from sluiceway.errors import BadRequest, MethodNotAllowed, NotFound
 from sluiceway.http.auth import check, requested_tenant
 from sluiceway.http.body import check_media_type, content_length, decode_content, media_type, parse_events_raw, read_body
 from sluiceway.http.endpoint import run_endpoint
+from sluiceway.http.params import is_uuid, limit_param, query_params, time_param
 from sluiceway.http.responses import send_json
 from sluiceway.record import UTC, now_rfc3339, parse_time, valid_name
 
@@ -158,7 +158,7 @@ class StreamEvents:
     def _tenant(self, headers: dict[bytes, bytes], scope: dict[str, Any], default: str) -> str:
         query = None
         if b"x-sluice-tenant" not in headers and scope.get("query_string"):  # parsed only when needed
-            query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
+            query = query_params(scope["query_string"].decode("latin-1"))
         return requested_tenant(headers, query, default)
 
     async def ingest(self, scope, headers, receive, send, stream, request_id) -> tuple[int, str]:
@@ -202,16 +202,11 @@ class StreamEvents:
         token = await gw.auth.token(auth_s)
         tenant = self._tenant(headers, scope, token.tenant)
         check(token, "read", tenant)
-        q = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
+        q = query_params(scope.get("query_string", b"").decode("latin-1"))
         since = time_param(q, "since")
         until = time_param(q, "until")
-        try:
-            limit = int(q.get("limit", "100"))
-        except ValueError:
-            raise BadRequest("limit must be an integer between 1 and 1000") from None
-        if not 1 <= limit <= 1000:
-            raise BadRequest("limit must be an integer between 1 and 1000")
-        cursor = q.get("cursor") or None
+        limit = limit_param(q)
+        cursor = q.get("cursor")
         if cursor is not None and not is_uuid(cursor):
             raise BadRequest("cursor is not valid; pass the next_cursor of a previous page")
         rows = await gw.store.query_records(tenant, stream, since=since, until=until, after_id=cursor, limit=limit + 1)
@@ -219,22 +214,3 @@ class StreamEvents:
         rows = rows[:limit]
         await send_json(send, 200, {"events": rows, "next_cursor": rows[-1]["id"] if more else None})
         return 200, tenant
-
-
-def time_param(q: dict[str, str], name: str) -> datetime | None:
-    v = q.get(name)
-    if not v:
-        return None
-    try:
-        return parse_time(v)
-    except ValueError:
-        raise BadRequest(f"{name} must be an RFC 3339 time such as 2026-01-31T00:00:00Z, got {v!r}") from None
-
-
-def is_uuid(v: str) -> bool:
-    try:
-        uuid_utils.UUID(v)
-    except ValueError:
-        return False
-    return True
-

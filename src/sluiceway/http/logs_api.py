@@ -14,25 +14,34 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import Route
 
 from sluiceway.errors import BadRequest
-from sluiceway.http.control import (
-    LIMIT, TENANT_Q, TIME, Call, api_route, decode_cursor, encode_cursor, get_operation, limit_param, ok_response,
-    query_param, text_param,
-)
-from sluiceway.http.ingest import time_param
-from sluiceway.logs.pino import LEVELS, severity
+from sluiceway.http.control import CURSOR, Call, api_route, decode_cursor, encode_cursor, get_operation
+from sluiceway.http.openapi import LIMIT, TENANT_Q, TIME, ok_response, query_param, text_query
+from sluiceway.http.params import limit_param, text_param, time_param
+from sluiceway.logs.pino import SEVERITY
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
 
 
 def _level(q: dict[str, str]) -> int | None:
+    """``level``: a number of at most 4 digits (the store keeps a smallint), or a level name in
+    any case (``warn``, ``WARN``)."""
     v = q.get("level")
-    if not v:
+    if v is None:
         return None
-    n = severity(v)
+    if v.isascii() and v.isdigit() and len(v) <= 4:
+        return int(v)
+    n = SEVERITY.get(v.lower())
     if n is None:
-        raise BadRequest(f"level must be a number or one of {', '.join(LEVELS.values())}, got {v!r}")
+        raise BadRequest(f"level must be a number from 0 to 9999 or one of {', '.join(SEVERITY)}, got {v!r}")
     return n
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in word)
+
+
+LEVEL = {"type": "string", "pattern": f"^([0-9]{{1,4}}|{'|'.join(map(_any_case, SEVERITY))})$"}
 
 
 async def list_logs(call: Call) -> tuple[int, Any]:
@@ -68,10 +77,11 @@ def openapi_paths() -> dict[str, Any]:
     return {"/v1/logs": get_operation(
         "Query log lines (oldest first)", "Needs the `read` scope. Headers authorization and cookie are redacted.",
         [TENANT_Q, query_param("since", "Inclusive, on time", TIME), query_param("until", "Exclusive, on time", TIME),
-         query_param("level", "Minimum level: trace, debug, info, warn, error, fatal or a pino number"),
-         query_param("hostname", "Exact hostname"), query_param("context", "Exact Nest logger context"),
-         query_param("q", "Case-insensitive text in the message"), LIMIT,
-         query_param("cursor", "next_cursor of the previous page (opaque)")],
+         query_param("level", f"Minimum level: a pino number (0 to 9999) or a name, any case: {', '.join(SEVERITY)}",
+                     LEVEL),
+         query_param("hostname", "Exact hostname (empty: any)"),
+         query_param("context", "Exact Nest logger context (empty: any)"),
+         text_query("Case-insensitive text in the message"), LIMIT, CURSOR],
         ok_response("A page", {"type": "object", "required": ["logs", "next_cursor"], "properties": {
             "logs": {"type": "array", "items": ROW}, "next_cursor": {"type": ["string", "null"]}}}),
         e400="Bad parameter (named in detail)", e403="Token lacks read or belongs to another tenant")}

@@ -9,6 +9,10 @@ from typing import Any
 from sluiceway import __version__
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+NAME_RULE = "[a-z0-9][a-z0-9_-]{0,63}"  # record.valid_name: stream names, tenant ids, source names
+NAME = {"type": "string", "pattern": f"^{NAME_RULE}$"}
+TIME = {"type": "string", "format": "date-time"}
+UUID = {"type": "string", "format": "uuid"}
 
 
 def error_response(desc: str) -> dict[str, Any]:
@@ -16,20 +20,56 @@ def error_response(desc: str) -> dict[str, Any]:
     return {"description": desc, "content": {"application/json": {"schema": ERROR}}}
 
 
+def ok_response(desc: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": desc, "content": {"application/json": {"schema": schema}}}
+
+
+def query_param(name: str, description: str, schema: dict[str, Any] | None = None, required: bool = False) -> dict[str, Any]:
+    """A query parameter. A typed one given empty (``?since=``) is a 400 like any other bad
+    value; only plain strings (``{"type": "string"}``, the default) may be empty."""
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def text_query(description: str) -> dict[str, Any]:
+    """``q``: a text filter (``params.text_param``); empty means none."""
+    return query_param("q", description, {"type": "string", "maxLength": 256})
+
+
+LIMIT = query_param("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})
+READY = {"type": "object", "required": ["status", "checks"], "properties": {
+    "status": {"type": "string", "enum": ["ready", "not_ready"]},
+    "checks": {"type": "object", "additionalProperties": {"type": "string"}, "description": "\"ok\" or what failed"}}}
+TENANT_Q = query_param("tenant", "Tenant to act for (default: the token's tenant; other tenants need an admin "
+                                 "token). The X-Sluice-Tenant header does the same.", NAME)
+
+
+UNAVAILABLE = error_response("The store, the disk or the network cannot serve now (`unavailable`, or the "
+                             "operation's own reason); retry after the Retry-After header")
+
+
 def openapi_spec(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The document; ``extra_paths`` (from configured sources) are added to, and override, the core paths."""
+    """The document; ``extra_paths`` (from configured sources) are added to, and override, the core paths.
+    Every authenticated operation may answer 503 (``http.endpoint.run_endpoint``)."""
     spec = _core_spec()
     spec["paths"].update(extra_paths or {})
+    spec["paths"] = {path: {method: _may_be_unavailable(op) for method, op in ops.items()}
+                     for path, ops in spec["paths"].items()}
     return spec
 
 
+def _may_be_unavailable(op: dict[str, Any]) -> dict[str, Any]:
+    if op.get("security") == [] or "503" in op["responses"]:
+        return op
+    return {**op, "responses": {**op["responses"], "503": UNAVAILABLE}}
+
+
 def _core_spec() -> dict[str, Any]:
-    stream = {"name": "stream", "in": "path", "required": True,
-              "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}
-    tenant_q = {"name": "tenant", "in": "query", "required": False,
-                "description": "Tenant to act for (default: the token's tenant; other tenants need an admin token). "
-                               "The X-Sluice-Tenant header does the same.",
-                "schema": {"type": "string"}}
+    stream = path_param("stream", NAME)
     return {
         "openapi": "3.1.0",
         "info": {"title": "sluiceway", "version": __version__,
@@ -63,52 +103,53 @@ def _core_spec() -> dict[str, Any]:
                     "description": "Body: one JSON object, a JSON array of objects, or NDJSON "
                                    "(Content-Type application/x-ndjson). Content-Encoding gzip is accepted; the size "
                                    "limit applies after decompression too. Needs the `ingest` scope.",
-                    "parameters": [stream, tenant_q,
+                    "parameters": [stream, TENANT_Q,
                                    {"name": "Idempotency-Key", "in": "header", "required": False,
                                     "description": "A repeat within the idempotency window returns the first "
-                                                   "response and stores nothing new.",
+                                                   "response and stores nothing new. Empty: no key.",
                                     "schema": {"type": "string", "maxLength": 255}}],
                     "requestBody": {"required": True, "content": {
-                        "application/json": {"schema": {"oneOf": [{"type": "object"},
-                                                                  {"type": "array", "items": {"type": "object"}}]}},
+                        "application/json": {"schema": {"oneOf": [
+                            {"type": "object"}, {"type": "array", "items": {"type": "object"}, "minItems": 1}]}},
                         "application/x-ndjson": {"schema": {"type": "string"}}}},
                     "responses": {
                         "202": {"description": "Durably accepted",
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
-                        "400": error_response("Malformed JSON (names line/offset), a non-object event, a bad stream name"),
+                        "400": error_response("Malformed JSON (names line/offset), a non-object event, an empty "
+                                              "body or array, a bad stream name or tenant"),
                         "401": error_response("Missing or invalid token"),
                         "403": error_response("Token lacks the scope or belongs to another tenant"),
                         "404": error_response("Unknown stream when streams are restricted"),
                         "413": error_response("Body over the limit (also after decompression)"),
                         "415": error_response("Unsupported content type or encoding"),
-                        "503": error_response("Journal full; retry after the Retry-After header"),
+                        "503": error_response("Journal full or its write failed (journal_full, journal_unavailable), "
+                                              "or the store cannot serve (unavailable); retry after Retry-After"),
                     },
                 },
                 "get": {
                     "summary": "Query stored events (oldest first)",
                     "description": "Needs the `read` scope. Reads the SQL store, so events appear once the sql sink "
                                    "has delivered them (about a second).",
-                    "parameters": [stream, tenant_q,
-                                   {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-                                   {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-                                   {"name": "limit", "in": "query",
-                                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-                                   {"name": "cursor", "in": "query", "schema": {"type": "string"},
-                                    "description": "next_cursor of the previous page"}],
+                    "parameters": [stream, TENANT_Q, query_param("since", "Inclusive, on received_at", TIME),
+                                   query_param("until", "Exclusive, on received_at", TIME), LIMIT,
+                                   query_param("cursor", "next_cursor of the previous page (an event id)", UUID)],
                     "responses": {
                         "200": {"description": "A page of events",
                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EventPage"}}}},
-                        "400": error_response("Bad parameter"), "401": error_response("Missing or invalid token"),
+                        "400": error_response("Bad parameter (named in detail)"),
+                        "401": error_response("Missing or invalid token"),
                         "403": error_response("Token lacks the read scope or belongs to another tenant"),
+                        "404": error_response("Unknown stream when streams are restricted"),
                     },
                 },
             },
-            "/health": {"get": {"summary": "Liveness", "security": [],
-                                "responses": {"200": {"description": "The process is up"}}}},
+            "/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": ok_response(
+                "The process is up", {"type": "object", "required": ["status"],
+                                      "properties": {"status": {"type": "string", "enum": ["ok"]}}})}}},
             "/ready": {"get": {"summary": "Readiness: journal writable, store reachable", "security": [],
-                               "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [],
-                                 "responses": {"200": {"description": "Text exposition format"}}}},
+                               "responses": {"200": ok_response("Ready", READY), "503": ok_response("Not ready", READY)}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {
+                "description": "Text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         },
     }
 

@@ -7,8 +7,6 @@ from typing import Any
 from sluiceway.http.openapi import error_response
 
 
-
-
 def ingress_paths(mounts: list[str]) -> dict[str, Any]:
     upload = {"post": {
         "summary": "Upload an archive (Red Hat insights-ingress compatible)",
@@ -40,7 +38,8 @@ def ingress_paths(mounts: list[str]) -> dict[str, Any]:
     track = {"get": {
         "summary": "Status of an upload: accepted or rejected (why), records extracted, delivery per sink",
         "parameters": [{"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "Status"}, "404": error_response("Unknown request id (or another tenant's)")},
+        "responses": {"200": {"description": "Status"}, "404": error_response("Unknown request id (or another tenant's)"),
+                      "401": error_response("Missing or invalid token"), "403": error_response("Token lacks read")},
     }}
     out: dict[str, Any] = {}
     for m in mounts:

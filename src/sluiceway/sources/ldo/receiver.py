@@ -26,6 +26,7 @@ from sluiceway.http.auth import check
 from sluiceway.http.body import _kind, content_length, media_type, read_body
 from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.ingest import encode_events
+from sluiceway.http.params import int_param, limit_param, query_params
 from sluiceway.http.responses import send_json
 from sluiceway.record import utcnow
 from sluiceway.sources.base import ASGIApp, Source
@@ -43,6 +44,7 @@ log = get_logger("sluiceway.ldo")
 _dumps = orjson.dumps
 FILE_FIELDS = ("video", "file")
 MAX_CLIENT_ID = 256
+MAX_SKIP = 2**63 - 1  # the databases' OFFSET is a 64-bit integer
 LIST_FIELDS = ("id", "status", "filename", "created_at", "size_bytes", "metadata")
 
 
@@ -182,9 +184,9 @@ class LdoReceiver(Source):
     async def list(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         async def handle(headers: dict[bytes, bytes], _: str) -> tuple[int, str | None, str | None]:
             tenant = (await self._token(headers, "read")).tenant
-            q = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
-            skip = _int_param(q, "skip", 0, 0, None)
-            limit = _int_param(q, "limit", 100, 1, 1000)
+            q = query_params(scope.get("query_string", b"").decode("latin-1"))
+            skip = int_param(q, "skip", 0, 0, MAX_SKIP)
+            limit = limit_param(q)
             total, rows = await self.gateway.store.list_ldos(tenant, skip=skip, limit=limit)
             await send_json(send, 200, {"total": total, "ldos": [{k: r[k] for k in LIST_FIELDS} for r in rows]})
             return 200, tenant, None
@@ -271,17 +273,3 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
     """The LDO object: the list fields plus the caller's ldo_id, the file's type, hash and key."""
     return {**{k: row[k] for k in LIST_FIELDS}, "ldo_id": row["client_id"],
             "content_type": row["content_type"], "sha256": row["sha256"], "object_key": row["object_key"]}
-
-
-def _int_param(q: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
-    raw = q.get(name)
-    if raw is None or raw == "":
-        return default
-    bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-    try:
-        v = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer {bounds}, got {raw!r}") from None
-    if v < low or (high is not None and v > high):
-        raise BadRequest(f"{name} must be an integer {bounds}, got {v}")
-    return v

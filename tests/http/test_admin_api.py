@@ -84,6 +84,8 @@ async def test_add_source_errors(gw):
         (webhook(name="x2", settings={"colour": "red"}), "settings.colour"),
         (webhook(name="x3", secrets={}), "secrets.secret"),
         (webhook(name="x4", interval=5), "at least 10"),
+        (webhook(name="x6", interval="100000d"), "at most 366d"),
+        (webhook(name="x7", interval=1e300), "at most 366d"),
         (webhook(name="x5", interval="soon"), "interval"),
         (webhook(name="Bad Name"), "name"),
         (webhook(name="x6", tenant="Bad Tenant"), "tenant"),

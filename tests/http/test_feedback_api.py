@@ -253,3 +253,11 @@ async def test_on_an_http_worker_store(tmp_path):
             assert r.status_code == 201
     finally:
         await gw.aclose()
+
+
+async def test_a_nul_in_a_text_filter_is_400_on_both_databases(gw):
+    """PostgreSQL refuses NUL in text (SQLSTATE 22021): it must not get that far."""
+    _, client, _ = gw
+    for params in ({"q": "a\x00b"}, {"source_type": "\x00"}):
+        r = await client.get("/v1/feedback", params=params)
+        assert r.status_code == 400 and "NUL" in r.json()["detail"], (params, r.text)

@@ -26,13 +26,13 @@ from sluiceway.http.control import Call, api_route
 from sluiceway.http.openapi import NAME, NAME_RULE, TIME, error_response, ok_response, path_param, query_param
 from sluiceway.record import valid_name
 from sluiceway.secrets import ENV, SecretBox, mask
+from sluiceway.sources.feedback.config import MAX_INTERVAL, MIN_INTERVAL
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
     from sluiceway.store import Store
     from sluiceway.store.tenants import SourceRow
 
-MIN_INTERVAL = 10.0
 DEFAULT_INTERVAL = 600.0
 
 
@@ -45,13 +45,13 @@ class SecretsUnavailable(HTTPError):
 # -- checks ---------------------------------------------------------------------------------
 
 def interval_seconds(value: Any) -> float:
-    """Seconds or a duration string (``10m``); at least 10 s."""
+    """Seconds or a duration string (``10m``); at least 10 s, at most 366 days."""
     try:
         seconds = parse_duration(value)
     except ValueError as e:
         raise BadRequest(f"interval: {e}") from None
-    if seconds < MIN_INTERVAL:
-        raise BadRequest(f"interval: must be at least {MIN_INTERVAL:g}s, got {value!r}")
+    if not MIN_INTERVAL <= seconds <= MAX_INTERVAL:  # also refuses NaN and infinity
+        raise BadRequest(f"interval: must be at least {MIN_INTERVAL:g}s and at most 366d, got {value!r}")
     return seconds
 
 
@@ -306,8 +306,8 @@ TENANT = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"t
                                            "created_at": TIME}}
 # parse_duration's grammar: numbers, each with an optional unit (250ms, 10s, 5m, 1h, 7d, 1h30m)
 DURATION = {"type": "string", "pattern": r"^\s*([0-9]+(\.[0-9]+)? *(ms|s|m|h|d)? *)+$", "examples": ["10m"]}
-INTERVAL = {"oneOf": [{"type": "number", "minimum": MIN_INTERVAL}, DURATION],
-            "description": f"Seconds, or a duration such as 10m; at least {MIN_INTERVAL:g} s"}
+INTERVAL = {"oneOf": [{"type": "number", "minimum": MIN_INTERVAL, "maximum": MAX_INTERVAL}, DURATION],
+            "description": f"Seconds, or a duration such as 10m; at least {MIN_INTERVAL:g} s, at most 366 days"}
 SECRETS_IN = {"type": "object", "additionalProperties": {"type": ["string", "null"]},
               "description": "Per type (docs/feedback.md); a null or empty value removes a secret"}
 SETTINGS_IN = {"type": "object", "description": "Per type, checked by the type's model (docs/feedback.md)"}
@@ -360,7 +360,7 @@ def openapi_paths() -> dict[str, Any]:
                     "settings": SETTINGS_IN, "secrets": SECRETS_IN, "enabled": {"type": "boolean"},
                     "interval": INTERVAL}},
                 description="Needs the `admin` scope. Secrets are encrypted with SLUICE_SECRET_KEY; answers show "
-                            "only their names. Interval: seconds or a duration such as 10m, at least 10 s."),
+                            "only their names. Interval: seconds or a duration such as 10m, at least 10 s, at most 366 days."),
         },
         "/v1/admin/sources/{tenant}/{name}": {
             "get": _op("One feedback source", {"200": one, "400": error_response(bad_path), "404": missing}, params=path),

@@ -18,8 +18,13 @@ from sluiceway.record import parse_time
 
 
 def query_params(qs: str) -> dict[str, str]:
-    """The query string as a dict: the last value of a repeated name wins; empty values are kept."""
-    return {k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()}
+    """The query string as a dict: the last value of a repeated name wins; empty values are kept.
+    A NUL character (``%00``) is a 400: no parameter takes one, and PostgreSQL refuses it in text."""
+    q = {k: v[-1] for k, v in parse_qs(qs, keep_blank_values=True).items()}
+    for k, v in q.items():
+        if "\x00" in k or "\x00" in v:
+            raise BadRequest(f"query parameter {k.replace(chr(0), '%00')!r} contains a NUL character (%00)")
+    return q
 
 
 def time_param(q: dict[str, str], name: str) -> datetime | None:

@@ -9,6 +9,8 @@ from pydantic import field_validator
 from sluiceway.config.types import ByteSize, Duration, Name, StrictModel
 from sluiceway.sources.base import SourceConfigBase
 
+MIN_INTERVAL = 10.0  # seconds between pulls of one source: the bounds of ``interval``
+MAX_INTERVAL = 366 * 86400.0  # a year: longer would overflow the scheduler's date arithmetic
 
 class DeclaredSource(StrictModel):
     """A source declared in the file: created or refreshed in the store at every start."""
@@ -23,8 +25,8 @@ class DeclaredSource(StrictModel):
     @field_validator("interval")
     @classmethod
     def _interval(cls, v: float) -> float:
-        if v < 10:
-            raise ValueError("must be at least 10s")
+        if not MIN_INTERVAL <= v <= MAX_INTERVAL:  # also refuses NaN and infinity
+            raise ValueError(f"must be at least {MIN_INTERVAL:g}s and at most 366d")
         return v
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sluiceway.telemetry.metrics import Metrics
 
 log = get_logger("sluiceway.deliveries")
+RESTART_MAX = 30.0  # seconds: the longest wait before restarting a delivery loop that keeps crashing
 
 
 def build_sinks(config: "Config", store: "Store") -> list[tuple["Sink", object]]:
@@ -60,16 +61,29 @@ class DeliveryManager:
                 self.tasks[key] = asyncio.create_task(self._guard(key, d), name=f"deliver-{part.name}-{sink.name}")
 
     async def _guard(self, key: tuple[str, str], d: Delivery) -> None:
-        """Keep a delivery loop alive: an unexpected crash is logged and the loop restarted."""
+        """Keep a delivery loop alive: an unexpected crash (a cursor that cannot be saved on a
+        full disk, say) is logged and the loop restarted, after 1 s, then 2, 4, … up to
+        ``RESTART_MAX`` s while it keeps crashing; a loop that ran ``RESTART_MAX`` s without
+        crashing starts again from 1 s. The traceback is logged at the first crash of a series."""
+        crashes = 0
         while True:
+            started = time.monotonic()
             try:
                 await d.run()
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
-                log.exception("delivery loop crashed; restarting", partition=key[0], sink=key[1])
-                await asyncio.sleep(1.0)
+            except Exception as e:  # noqa: BLE001
+                if time.monotonic() - started >= RESTART_MAX:
+                    crashes = 0
+                delay = min(RESTART_MAX, 2.0 ** crashes)
+                crashes += 1
+                if crashes == 1:
+                    log.exception("delivery loop crashed; restarting", partition=key[0], sink=key[1], retry_in=delay)
+                else:
+                    log.error("delivery loop crashed again; restarting", partition=key[0], sink=key[1],
+                              crashes=crashes, retry_in=delay, error=f"{type(e).__name__}: {e}")
+                await asyncio.sleep(delay)
 
     async def _watch(self) -> None:
         while True:

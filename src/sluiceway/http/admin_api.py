@@ -64,9 +64,13 @@ def checked(type_: str, settings: dict[str, Any], secrets: dict[str, Any]) -> tu
         raise BadRequest(f"type: source type {type_!r} is not available in this installation ({e})") from None
 
 
-def _names(tenant: str, name: str) -> None:
+def _tenant_name(tenant: str) -> None:
     if not valid_name(tenant):
         raise BadRequest(f"tenant: {tenant!r} must match {NAME_RULE}")
+
+
+def _names(tenant: str, name: str) -> None:
+    _tenant_name(tenant)
     try:
         check_name(name)
     except ConfigError as e:
@@ -229,8 +233,8 @@ def listing_box() -> SecretBox | None:
 async def list_sources(call: Call) -> tuple[int, Any]:
     await call.auth("admin")
     tenant = call.query.get("tenant")
-    if tenant is not None and not valid_name(tenant):
-        raise BadRequest(f"tenant: {tenant!r} must match {NAME_RULE}")
+    if tenant is not None:
+        _tenant_name(tenant)
     box = listing_box()
     return 200, {"sources": [shown(box, r) for r in await call.gw.store.list_sources(tenant)]}
 

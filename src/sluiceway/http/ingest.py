@@ -22,7 +22,7 @@ from sluiceway.http.body import check_media_type, content_length, decode_content
 from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.params import is_uuid, limit_param, query_params, time_param
 from sluiceway.http.responses import send_json
-from sluiceway.record import UTC, now_rfc3339, parse_time, valid_name
+from sluiceway.record import now_rfc3339, parse_time, valid_name
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway

@@ -99,3 +99,23 @@ def stop(proc: subprocess.Popen, timeout: float = 60) -> int | None:
 
 
 __all__ = ["SLUICE", "eventually", "free_port", "load_config", "make_config", "running_gateway", "spawn", "stop", "wait_up"]
+
+
+def spec_links(spec: dict[str, Any]) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """Every OpenAPI link of ``spec``: (path, method, link name) -> the (path, method) its
+    ``operationRef`` names, which must be an operation of the same document."""
+    from urllib.parse import unquote
+
+    out = {}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            for response in op.get("responses", {}).values():
+                for name, link in response.get("links", {}).items():
+                    ref = link["operationRef"]
+                    assert ref.startswith("#/paths/"), ref
+                    target_path, target_method = (unquote(p).replace("~1", "/").replace("~0", "~")
+                                                  for p in ref[len("#/paths/"):].split("/"))
+                    assert target_method in spec["paths"][target_path], ref
+                    out[(path, method, name)] = (target_path, target_method)
+    return out
+

@@ -35,6 +35,13 @@ def path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+def link(path: str, method: str, parameters: dict[str, str], description: str) -> dict[str, Any]:
+    """An OpenAPI Link to the operation at ``path`` + ``method`` of the same document, its
+    parameters taken from the response (e.g. ``{"ldo_id": "$response.body#/id"}``)."""
+    pointer = path.replace("~", "~0").replace("/", "~1").replace("{", "%7B").replace("}", "%7D")
+    return {"operationRef": f"#/paths/{pointer}/{method}", "parameters": parameters, "description": description}
+
+
 def text_query(description: str) -> dict[str, Any]:
     """``q``: a text filter (``params.text_param``); empty means none."""
     return query_param("q", description, {"type": "string", "maxLength": 256})

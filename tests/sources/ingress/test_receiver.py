@@ -8,7 +8,7 @@ import gzip
 import orjson
 import pytest
 
-from tests.helpers import eventually, make_config, running_gateway
+from tests.helpers import eventually, make_config, running_gateway, spec_links
 from tests.sources.ingress.archives import bomb, link, tgz
 
 UA = "openshift-lightspeed-operator/user-data-collection cluster/c-123"
@@ -201,6 +201,8 @@ async def test_track_is_per_tenant_and_lubdub(tmp_path):
         assert (await c.get("/api/ingress/v1/upload")).status_code == 405
         spec = (await c.get("/openapi.json")).json()
         assert "/api/ingress/v1/upload" in spec["paths"]
+        assert spec_links(spec)[("/api/ingress/v1/upload", "post", "TrackUpload")] == \
+            ("/api/ingress/v1/track/{request_id}", "get")
 
 
 async def test_archive_made_by_tar_c_dot_is_accepted(tmp_path):

@@ -9,7 +9,7 @@ import re
 import orjson
 import pytest
 
-from tests.helpers import eventually
+from tests.helpers import eventually, spec_links
 from tests.helpers import running_gateway as gateway
 from tests.sources.ldo.common import auth, config, upload
 
@@ -192,9 +192,16 @@ async def test_path_prefix(tmp_path, prefix, unprefixed):
         assert (await c.get(f"/data-ingestion/ingest/status/{r.json()['id']}", headers=h)).status_code == 200
         plain = await c.get("/ingest/list", headers=h)
         assert plain.status_code == (200 if unprefixed else 404)
-        spec = (await c.get("/openapi.json")).json()["paths"]
+        doc = (await c.get("/openapi.json")).json()
+        spec = doc["paths"]
         assert "/data-ingestion/ingest/ldo/{ldo_id}/file" in spec
         assert ("/ingest/ldo" in spec) is unprefixed
+        # The upload's answer links to the operations on the new LDO, under the same prefix.
+        links = spec_links(doc)
+        assert links[("/data-ingestion/ingest/ldo", "post", "GetLdo")] == ("/data-ingestion/ingest/ldo/{ldo_id}", "get")
+        assert links[("/data-ingestion/ingest/ldo", "post", "DeleteLdo")] == ("/data-ingestion/ingest/{ldo_id}", "delete")
+        got = spec["/data-ingestion/ingest/ldo"]["post"]["responses"]["200"]["links"]["GetLdoFile"]
+        assert got["parameters"] == {"ldo_id": "$response.body#/id"}
 
 
 async def test_journal_full_is_503_and_keeps_nothing(tmp_path):

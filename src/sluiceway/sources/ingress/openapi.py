@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluiceway.http.openapi import error_response
+from sluiceway.http.openapi import error_response, link
 
 
 def ingress_paths(mounts: list[str]) -> dict[str, Any]:
@@ -43,6 +43,9 @@ def ingress_paths(mounts: list[str]) -> dict[str, Any]:
     }}
     out: dict[str, Any] = {}
     for m in mounts:
-        out[f"{m}/upload"] = upload
+        post = upload["post"]
+        accepted = {**post["responses"]["202"], "links": {"TrackUpload": link(
+            f"{m}/track/{{request_id}}", "get", {"request_id": "$response.body#/request_id"}, "Its status")}}
+        out[f"{m}/upload"] = {"post": {**post, "responses": {**post["responses"], "202": accepted}}}
         out[f"{m}/track/{{request_id}}"] = track
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluiceway.http.openapi import LIMIT, error_response, path_param, query_param
+from sluiceway.http.openapi import LIMIT, error_response, link, path_param, query_param
 from sluiceway.sources.ldo.receiver import MAX_CLIENT_ID, MAX_SKIP
 
 _ID = [path_param("ldo_id", {"type": "string"})]
@@ -61,10 +61,20 @@ DELETE = {"delete": {
 }}
 
 
+def _upload(p: str) -> dict[str, Any]:
+    """UPLOAD, its 200 linked to the operations on the new LDO (``ldo_id`` = the answer's ``id``)."""
+    by_id = {"ldo_id": "$response.body#/id"}
+    links = {"GetLdo": link(f"{p}/ingest/ldo/{{ldo_id}}", "get", by_id, "The LDO just stored"),
+             "GetLdoFile": link(f"{p}/ingest/ldo/{{ldo_id}}/file", "get", by_id, "Its file"),
+             "DeleteLdo": link(f"{p}/ingest/{{ldo_id}}", "delete", by_id, "Delete it")}
+    post = UPLOAD["post"]
+    return {"post": {**post, "responses": {**post["responses"], "200": {**post["responses"]["200"], "links": links}}}}
+
+
 def ldo_paths(prefixes: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for p in prefixes:
-        out[f"{p}/ingest/ldo"] = UPLOAD
+        out[f"{p}/ingest/ldo"] = _upload(p)
         out[f"{p}/ingest/list"] = LIST
         out[f"{p}/ingest/ldo/{{ldo_id}}"] = STATUS
         out[f"{p}/ingest/status/{{ldo_id}}"] = STATUS

@@ -28,6 +28,42 @@ def valid_name(value: str) -> bool:
     return bool(NAME_RE.match(value))
 
 
+# How deeply one event (a payload) may nest objects and arrays. Every reader a record meets
+# must handle it wherever it runs: msgspec and the json module stop at Python's recursion
+# limit (1,000 frames, the caller's included), orjson reads 1,024 levels but writes only 254,
+# and answers wrap a payload a few levels deeper (``{"events": [{…, "payload": …}]}``).
+# Receivers refuse deeper events (400), so nothing is accepted that cannot be read back.
+MAX_DEPTH = 200
+# A JSON text of n levels has n opening and n closing brackets: one this short cannot be deeper.
+DEPTH_BYTES = 2 * MAX_DEPTH + 1
+# A JSON string with its quotes (escapes included).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"{}[]")
+
+
+def nesting_depth(data: bytes) -> int:
+    """How deeply the JSON text ``data`` nests objects and arrays (0 for a scalar)."""
+    depth = deepest = 0
+    for c in _STRING.sub(b"", data).translate(None, _NOT_BRACKETS):
+        if c == 0x7B or c == 0x5B:  # { [
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        else:
+            depth -= 1
+    return deepest
+
+
+def too_deep(data: bytes, within: int = 0) -> bool:
+    """True if the JSON text ``data``, put ``within`` levels deep in a payload, would nest
+    deeper than ``MAX_DEPTH``. Callers on a hot path test ``len(data) > DEPTH_BYTES`` first;
+    texts that short are never too deep."""
+    limit = MAX_DEPTH - within
+    if len(data) <= 2 * limit + 1 or data.count(b"{") + data.count(b"[") <= limit:
+        return False
+    return nesting_depth(data) > limit
+
+
 def new_id() -> str:
     """A time-ordered UUIDv7 as a canonical string (sorts by creation time)."""
     return str(uuid_utils.uuid7())
@@ -129,7 +165,7 @@ def decode_doc(data: bytes) -> dict | None:
     except orjson.JSONDecodeError:
         try:  # valid JSON orjson refuses: a number beyond a double's range (1e999 → inf)
             doc = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read here
             return None
     if type(doc) is not dict:
         return None
@@ -166,5 +202,5 @@ def decode_head(data: bytes) -> RecordHead | None:
     try:
         data.decode()  # msgspec does not check the UTF-8 of the text it skips
         return _HEAD.decode(data)
-    except (UnicodeDecodeError, msgspec.DecodeError):
+    except (UnicodeDecodeError, msgspec.DecodeError, RecursionError):  # nested too deeply to read here
         return None

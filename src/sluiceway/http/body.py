@@ -195,7 +195,7 @@ def _probe_lines(body: bytes, probe: msgspec.json.Decoder) -> list[tuple[Any, by
     lines = list(filter(None, map(bytes.strip, body.split(b"\n"))))
     try:
         return list(zip(map(probe.decode, lines), lines))
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # the full path names the problem
         return None
 
 
@@ -204,7 +204,7 @@ def _probe_one(raw: bytes, probe: msgspec.json.Decoder) -> Any:
         return None
     try:
         return probe.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # the full path names the problem
         return None
 
 

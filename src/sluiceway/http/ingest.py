@@ -22,7 +22,7 @@ from sluiceway.http.body import check_media_type, content_length, decode_content
 from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.params import is_uuid, limit_param, query_params, time_param
 from sluiceway.http.responses import send_json
-from sluiceway.record import now_rfc3339, parse_time, valid_name
+from sluiceway.record import DEPTH_BYTES, MAX_DEPTH, now_rfc3339, parse_time, too_deep, valid_name
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
@@ -91,7 +91,8 @@ def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream
     known to be valid JSON on one line), embedded as sent instead of being re-serialised.
     Built by concatenation: the envelope is the same for every event of a call.
     ``attachments`` is the JSON array of ``record.Attachment`` objects, the same for every
-    event of the call.
+    event of the call. An event that nests deeper than ``record.MAX_DEPTH`` is a
+    ``BadRequest`` naming it (a sink could not read it back).
 
     Ids: one UUIDv7 per call; event *i* gets it with its last 32 bits (random in a UUIDv7)
     replaced by a counter starting at their value (RFC 9562 6.2, method 2: monotonic random).
@@ -122,9 +123,22 @@ def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream
                 if t is None:
                     t = times[v] = _time_json(v)
                 break
-        append(join((head, b"%08x" % tail, mid, t, b',"payload":', raw if raw is not None else _dumps(ev), b"}")))
+        if raw is not None:
+            payload = raw
+        else:
+            try:
+                payload = _dumps(ev)
+            except TypeError:  # orjson writes at most 254 levels
+                raise _too_deep(len(out)) from None
+        if len(payload) > DEPTH_BYTES and too_deep(payload):
+            raise _too_deep(len(out))
+        append(join((head, b"%08x" % tail, mid, t, b',"payload":', payload, b"}")))
         tail += 1
     return out
+
+
+def _too_deep(i: int) -> BadRequest:
+    return BadRequest(f"event {i} nests objects and arrays more than {MAX_DEPTH} levels deep")
 
 
 class StreamEvents:

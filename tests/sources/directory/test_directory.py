@@ -44,7 +44,10 @@ async def files(store) -> dict[str, dict]:
 
 async def test_directory_source_end_to_end(tmp_path):
     d = tmp_path / "logs"
-    write(d / "2025/04/a.json.gz", gzip.compress(orjson.dumps(records("a", 9))))
+    deep = {"level": 30, "message": "deep", "nested": [[[[[[[[[[{"a": 1}]]]]]]]]]]}
+    for _ in range(20):  # 232 levels: orjson writes it, but it nests past MAX_DEPTH: a bad line
+        deep = {"level": 30, "nested": [[[[[[[[[[deep]]]]]]]]]]}
+    write(d / "2025/04/a.json.gz", gzip.compress(orjson.dumps([*records("a", 9), deep])))
     nd = [orjson.dumps(r) for r in records("b", 10)]
     nd.insert(4, b"{this is not json")
     write(d / "2025/04/deep/b.ndjson", b"\n".join(nd) + b"\n")
@@ -64,7 +67,8 @@ async def test_directory_source_end_to_end(tmp_path):
         f = await files(gw.store)
         assert set(f) == {"2025/04/a.json.gz", "2025/04/deep/b.ndjson", "c.json.gz", "too-bad.ndjson"}
         a, b, c = f["2025/04/a.json.gz"], f["2025/04/deep/b.ndjson"], f["c.json.gz"]
-        assert (a["status"], a["record_count"], a["bad_line_count"]) == ("completed", 9, 0)
+        assert (a["status"], a["record_count"], a["bad_line_count"]) == ("completed", 9, 1)
+        assert "levels deep" in a["bad_lines"][0]["error"]
         assert (b["status"], b["record_count"], b["bad_line_count"]) == ("completed", 10, 1)
         assert b["bad_lines"][0]["line"] == 5
         assert c["attempts"] == 2 and "gzip" in c["last_error"]

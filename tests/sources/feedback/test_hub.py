@@ -75,6 +75,9 @@ async def _n(gw, n):
     return len(rows) >= n and rows
 
 
+DEEP = b'{"id":"x","metadata":' + b'{"a":' * 250 + b'1' + b'}' * 250 + b'}'
+
+
 @pytest.mark.parametrize("path,headers,body,status", [
     ("/webhook/hooks/acme", {}, b'{"id":"x"}', 401),
     ("/webhook/hooks/acme", {"X-Signature": "sha256=00"}, b'{"id":"x"}', 401),
@@ -84,6 +87,7 @@ async def _n(gw, n):
     ("/webhook/hooks/acme", {"X-Signature": sign(b'{"id":')}, b'{"id":', 400),
     ("/webhook/hooks/acme", {"X-Signature": sign(b'{"text":"no id"}')}, b'{"text":"no id"}', 400),
     ("/webhook/hooks/acme", {"X-Signature": sign(b'{"id":1,"rating":"5"}')}, b'{"id":1,"rating":"5"}', 400),
+    ("/webhook/hooks/acme", {"X-Signature": sign(DEEP)}, DEEP, 400),  # nested too deeply to store
 ])
 async def test_generic_webhook_refusals(tmp_path, path, headers, body, status):
     async with running_gateway(config(tmp_path)) as (gw, c):

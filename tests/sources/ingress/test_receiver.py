@@ -180,12 +180,14 @@ async def test_member_count_cap_and_many_tiny_members(tmp_path):
 async def test_invalid_json_members_are_recorded_not_fatal(tmp_path):
     async with running_gateway(config(tmp_path)) as (gw, c):
         h = await setup(gw)
+        deep = b"[" * 300 + b"]" * 300  # too deep to store
         r = await post(c, {**h, "x-rh-insights-request-id": "inv"}, tgz({"good.json": b"{}", "bad.json": b"{nope",
-                                                                          "mix.jsonl": b'{"a":1}\n{bad\n'}))
+                                                                          "mix.jsonl": b'{"a":1}\n{bad\n',
+                                                                          "deep.json": deep}))
         assert r.status_code == 202
         st = (await c.get("/api/ingress/v1/track/inv", headers=h)).json()
     assert st["records"] == 2
-    assert {i["file"] for i in st["invalid_members"]} == {"bad.json", "mix.jsonl:2"}
+    assert {i["file"] for i in st["invalid_members"]} == {"bad.json", "mix.jsonl:2", "deep.json"}
 
 
 async def test_track_is_per_tenant_and_lubdub(tmp_path):

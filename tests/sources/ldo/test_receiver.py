@@ -9,6 +9,7 @@ import re
 import orjson
 import pytest
 
+from sluiceway.record import MAX_DEPTH
 from tests.helpers import eventually, spec_links
 from tests.helpers import running_gateway as gateway
 from tests.sources.ldo.common import auth, config, upload
@@ -66,6 +67,9 @@ async def test_statuses_of_bad_uploads(tmp_path):
         assert r.status_code == 422 and "metadata" in r.json()["detail"] and set(r.json()) == {"error", "detail"}
         r = await upload(c, h, "{not json", b"x")
         assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
+        for levels in (MAX_DEPTH, 300, 2000):  # metadata sits one level down in its record
+            r = await upload(c, h, '{"a":' * levels + "1" + "}" * levels, b"x")
+            assert r.status_code == 400 and ("levels deep" in r.json()["detail"] or levels > 1024), r.text
         r = await upload(c, h, "[1, 2]", b"x")
         assert r.status_code == 400 and "JSON object" in r.json()["detail"] and "array" in r.json()["detail"]
         r = await upload(c, h, {"ldo_id": 5}, b"x")

@@ -104,6 +104,8 @@ async def test_invalid_json_is_400_naming_the_problem(tmp_path):
         assert r.status_code == 400 and "not valid JSON" in r.json()["message"] and "line 1" in r.json()["detail"]
         r = await c.put("/error", headers={"USER_TOKEN": "u"}, content=b"")
         assert r.status_code == 400 and "empty body" in r.json()["detail"]
+        r = await c.put("/usage", headers={"USER_TOKEN": "u"}, content=b'{"a":' * 300 + b"1" + b"}" * 300)
+        assert r.status_code == 400 and "levels deep" in r.json()["detail"]
         assert all(p.stats().last_offset == 0 for p in gw.journal.partitions())
 
 

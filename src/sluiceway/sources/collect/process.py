@@ -30,7 +30,7 @@ import orjson
 from sluiceway.http.ingest import now_rfc3339
 from sluiceway.logs.decoders import Bad, FileDecoder
 from sluiceway.logs.pino import PROVENANCE, record_time
-from sluiceway.record import UTC
+from sluiceway.record import DEPTH_BYTES, MAX_DEPTH, UTC, too_deep
 
 if TYPE_CHECKING:
     from sluiceway.objectstore import ObjectStore
@@ -125,8 +125,11 @@ class FileJob:
         prov["line"] = line
         payload[PROVENANCE] = prov
         event_time = orjson.dumps(t, option=orjson.OPT_UTC_Z) if t else self._fallback
+        data = orjson.dumps(payload)
+        if len(data) > DEPTH_BYTES and too_deep(data):
+            raise ValueError(f"nests objects and arrays more than {MAX_DEPTH} levels deep")
         return b"".join((b'{"id":"', self._ids(line).encode(), self._envelope, b',"received_at":', received,
-                         b',"event_time":', event_time, b',"payload":', orjson.dumps(payload), b"}"))
+                         b',"event_time":', event_time, b',"payload":', data, b"}"))
 
     def _bad(self, line: int, error: str) -> None:
         self.out.bad += 1

@@ -26,8 +26,10 @@ import orjson
 
 from sluiceway.errors import BadRequest
 from sluiceway.feedback.item import FeedbackItem, from_epoch
-from sluiceway.record import parse_time, utcnow
+from sluiceway.record import MAX_DEPTH, parse_time, too_deep, utcnow
 
+# A webhook's objects end up this far inside a feedback record's payload (its items' metadata).
+WEBHOOK_WITHIN = 2
 KNOWN = {"external_id", "id", "body", "text", "author", "rating", "language", "created_at", "updated_at", "metadata"}
 
 
@@ -40,9 +42,12 @@ def check_hmac(algorithm: str, secret: str, raw: bytes, header: str | None, pref
 
 def parse_json(raw: bytes) -> Any:
     try:
-        return orjson.loads(raw)
+        doc = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise BadRequest(f"body is not valid JSON: line {e.lineno}, column {e.colno}: {e.msg}") from None
+    if too_deep(raw, within=WEBHOOK_WITHIN):
+        raise BadRequest(f"body nests objects and arrays more than {MAX_DEPTH - WEBHOOK_WITHIN} levels deep")
+    return doc
 
 
 def generic_items(doc: Any, instance: str) -> list[FeedbackItem]:

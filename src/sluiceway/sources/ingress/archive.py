@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from sluiceway.errors import BadRequest, PayloadTooLarge
+from sluiceway.record import MAX_DEPTH, too_deep
 
 JSON_SUFFIXES = (".json",)
 LINE_SUFFIXES = (".jsonl", ".ndjson")
@@ -142,6 +143,10 @@ def _add(out: Contents, name: str, line: int | None, data: bytes) -> None:
     except orjson.JSONDecodeError as e:
         where = f"{name}:{line}" if line else name
         out.invalid.append({"file": where, "error": f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"})
+        return
+    if too_deep(data, within=1):  # its record's payload holds it as "data"
+        where = f"{name}:{line}" if line else name
+        out.invalid.append({"file": where, "error": f"nests objects and arrays more than {MAX_DEPTH - 1} levels deep"})
         return
     raw = data.strip()
     if b"\n" in raw or b"\r" in raw:

@@ -28,7 +28,7 @@ from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.ingest import encode_events
 from sluiceway.http.params import int_param, limit_param, query_params
 from sluiceway.http.responses import send_json
-from sluiceway.record import utcnow
+from sluiceway.record import MAX_DEPTH, too_deep, utcnow
 from sluiceway.sources.base import ASGIApp, Source
 from sluiceway.sources.ingress.multipart import MAX_PARTS, Form, read_form
 from sluiceway.sources.ldo.config import LdoSourceConfig, resolve_files_sink
@@ -251,6 +251,8 @@ def parse_metadata(raw: bytes | None) -> dict[str, Any]:
         raise BadRequest(f"metadata is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
     if not isinstance(doc, dict):
         raise BadRequest(f"metadata must be a JSON object (got a JSON {_kind(doc)})")
+    if too_deep(raw, within=1):  # the record's payload holds it as "metadata"
+        raise BadRequest(f"metadata nests objects and arrays more than {MAX_DEPTH - 1} levels deep")
     return doc
 
 

@@ -25,6 +25,7 @@ from sluiceway.errors import BadRequest, HTTPError, Unavailable
 from sluiceway.http.body import content_length, decode_content, read_body
 from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.ingest import encode_events, now_rfc3339
+from sluiceway.record import MAX_DEPTH, too_deep
 from sluiceway.sources.base import ASGIApp, Source
 from sluiceway.sources.lightfile6.config import Lightfile6SourceConfig
 from sluiceway.sources.lightfile6.names import (
@@ -158,6 +159,8 @@ class Lightfile6Receiver(Source):
                 raise BadRequest("empty body: send the report as JSON") from None
             raise BadRequest(f"report is not valid JSON: line {e.lineno}, column {e.colno} (offset {e.pos}): {e.msg}") \
                 from None
+        if too_deep(body, within=1):  # a record's payload holds it as "report"
+            raise BadRequest(f"report nests objects and arrays more than {MAX_DEPTH - 1} levels deep")
         raw = body.strip()
         if b"\n" in raw or b"\r" in raw:
             raw = _dumps(doc)  # one JSONL line per report

@@ -30,8 +30,9 @@ def valid_name(value: str) -> bool:
 
 # How deeply one event (a payload) may nest objects and arrays. Every reader a record meets
 # must handle it wherever it runs: msgspec and the json module stop at Python's recursion
-# limit (1,000 frames, the caller's included), orjson reads 1,024 levels but writes only 254,
-# and answers wrap a payload a few levels deeper (``{"events": [{…, "payload": …}]}``).
+# limit (1,000 frames, the caller's included); orjson reads 1,024 levels but writes only 254,
+# and it re-encodes array members, collected lines, the logs table's ``raw`` and feedback
+# items, some a few levels inside a larger document.
 # Receivers refuse deeper events (400), so nothing is accepted that cannot be read back.
 MAX_DEPTH = 200
 # A JSON text of n levels has n opening and n closing brackets: one this short cannot be deeper.

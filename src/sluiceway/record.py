@@ -8,6 +8,7 @@ RFC 3339 strings in UTC.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -63,6 +64,57 @@ def too_deep(data: bytes, within: int = 0) -> bool:
     if len(data) <= 2 * limit + 1 or data.count(b"{") + data.count(b"[") <= limit:
         return False
     return nesting_depth(data) > limit
+
+
+# A run of 19 or more digits: an integer orjson may read as a float (it keeps 64 bits).
+_LONG_INT = re.compile(rb"\d{19,}")
+_LONG_INT_STR = re.compile(r"\d{19,}")
+
+
+def loads_exact(text: bytes | bytearray | str) -> Any:
+    """JSON text → Python, every value as written. orjson checks the text and reads it, except
+    where it would change a value (an integer past 64 bits, which it reads as a float) or
+    refuses one that is valid JSON (a number past a double's range, 1e999): the standard
+    library reads those texts (integers whole, 1e999 as inf). Raises orjson's
+    ``JSONDecodeError`` (a ``json.JSONDecodeError``) naming the problem, or ``RecursionError``."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as e:
+        if "number" not in e.msg:  # refused for what it is, not for a number orjson cannot hold
+            raise
+    else:
+        if (_LONG_INT_STR if isinstance(text, str) else _LONG_INT).search(text) is None:
+            return value
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:  # NaN or Infinity, text that is not UTF-8
+        raise json.JSONDecodeError(str(e), "", 0) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def dumps_exact(value: Any) -> bytes:
+    """Python → JSON text: orjson, or, for what it cannot write (integers past 64 bits), the
+    standard library, with non-finite numbers as null (as orjson writes them). Raises
+    ``RecursionError`` past Python's recursion limit."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _finite(v: Any) -> Any:
+    if type(v) is float:
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 def new_id() -> str:
@@ -162,12 +214,9 @@ _REQUIRED = ("id", "tenant", "stream", "received_at")
 def decode_doc(data: bytes) -> dict | None:
     """A journal entry as a Record document (a dict, payload decoded), or None if it is not one."""
     try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        try:  # valid JSON orjson refuses: a number beyond a double's range (1e999 → inf)
-            doc = json.loads(data)
-        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read here
-            return None
+        doc = loads_exact(data)
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read here
+        return None
     if type(doc) is not dict:
         return None
     for k in _REQUIRED:

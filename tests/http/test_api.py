@@ -94,6 +94,18 @@ async def test_numbers_past_orjson_are_stored_and_queryable(gw):
     assert event["payload"]["n"] is None
 
 
+@pytest.mark.parametrize("stream, body", [
+    ("one", b'{"big":123456789012345678901234567890,"neg":-9223372036854775809}'),  # orjson reads these as floats
+    ("pretty", b'{\n  "big": 123456789012345678901234567890,\n  "neg": -9223372036854775809\n}'),
+    ("array", b'[{"big":123456789012345678901234567890,"neg":-9223372036854775809}]'),  # members are re-encoded
+])
+async def test_integers_past_64_bits_come_back_whole(gw, stream, body):
+    _, client, _ = gw
+    event = await _post_and_read_back(client, stream, body)
+    assert event["payload"] == {"big": 123456789012345678901234567890, "neg": -9223372036854775809}
+    assert type(event["payload"]["big"]) is int
+
+
 async def test_pagination_oldest_first(gw):
     _, client, _ = gw
     for i in range(5):

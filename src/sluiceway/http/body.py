@@ -3,6 +3,7 @@ gzip, JSON / JSON array / NDJSON with error messages that name the line or offse
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import msgspec
 import orjson
 
 from sluiceway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from sluiceway.record import MAX_DEPTH, loads_exact
 
 JSON_TYPES = frozenset({
     "", "application/json", "text/json", "text/plain",
@@ -140,8 +142,10 @@ def parse_events_raw(body: bytes, ndjson: bool,
                     return [(probed, raw)]
     if not ndjson:
         try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
+            doc = loads_exact(body)  # an array's members are re-encoded: keep every value as sent
+        except RecursionError:
+            raise BadRequest(f"body nests objects and arrays more than {MAX_DEPTH} levels deep") from None
+        except json.JSONDecodeError as e:
             if b"\n" in body.strip():
                 # Looks like NDJSON sent with a JSON content type: accept it if it parses.
                 try:
@@ -178,8 +182,10 @@ def parse_events_raw(body: bytes, ndjson: bool,
         if not line:
             continue
         try:
-            doc = loads(line)
-        except orjson.JSONDecodeError as e:
+            doc = loads_exact(line)  # the line is kept as sent; this only checks it (1e999 too)
+        except RecursionError:
+            raise BadRequest(f"line {lineno} nests objects and arrays more than {MAX_DEPTH} levels deep") from None
+        except json.JSONDecodeError as e:
             raise BadRequest(f"malformed JSON on line {lineno}, column {e.colno}: {e.msg}") from None
         if type(doc) is not dict:
             raise BadRequest(f"line {lineno} is a {_kind(doc)}, not a JSON object")

@@ -22,7 +22,7 @@ from sluiceway.http.body import check_media_type, content_length, decode_content
 from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.params import is_uuid, limit_param, query_params, time_param
 from sluiceway.http.responses import send_json
-from sluiceway.record import DEPTH_BYTES, MAX_DEPTH, now_rfc3339, parse_time, too_deep, valid_name
+from sluiceway.record import DEPTH_BYTES, MAX_DEPTH, dumps_exact, now_rfc3339, parse_time, too_deep, valid_name
 
 if TYPE_CHECKING:
     from sluiceway.runtime.gateway import Gateway
@@ -128,8 +128,11 @@ def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream
         else:
             try:
                 payload = _dumps(ev)
-            except TypeError:  # orjson writes at most 254 levels
-                raise _too_deep(len(out)) from None
+            except TypeError:  # orjson writes at most 254 levels, and integers of 64 bits
+                try:
+                    payload = dumps_exact(ev)
+                except RecursionError:
+                    raise _too_deep(len(out)) from None
         if len(payload) > DEPTH_BYTES and too_deep(payload):
             raise _too_deep(len(out))
         append(join((head, b"%08x" % tail, mid, t, b',"payload":', payload, b"}")))

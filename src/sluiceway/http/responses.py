@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from sluiceway.errors import HTTPError
+from sluiceway.record import dumps_exact
 
 _JSON = (b"content-type", b"application/json")
 
 
 def dumps(body: Any) -> bytes:
-    """``body`` as JSON (orjson). Stored payloads are kept as sent, so they may hold integers
-    past 64 bits, which orjson refuses: those bodies go through the standard library, with
-    numbers beyond a double's range as null (as orjson writes them)."""
-    try:
-        return orjson.dumps(body)
-    except orjson.JSONEncodeError:
-        return json.dumps(_finite(body), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-
-
-def _finite(v: Any) -> Any:
-    if type(v) is float:
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_finite(x) for x in v]
-    return v
+    """``body`` as JSON. Stored payloads are kept as sent, so they may hold integers past 64
+    bits, which orjson refuses: ``record.dumps_exact`` writes those with the standard library."""
+    return dumps_exact(body)
 
 
 async def send_json(send: Any, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:

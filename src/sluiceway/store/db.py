@@ -9,31 +9,27 @@ One ``Store`` class serves SQLite (``sqlite+aiosqlite``) and PostgreSQL
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import orjson
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from sluiceway.record import dumps_exact, loads_exact
 from sluiceway.store.lite import SQLITE_PRAGMAS, StoreClosed, StoreError
 from sluiceway.store.urls import DatabaseURL, parse_url
 
 def json_dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return dumps_exact(value).decode()
 
 
 def json_loads(text: str | bytes) -> Any:
     """JSON columns as stored: records keep their payload's text as sent, which may hold valid
     JSON that orjson refuses (a number beyond a double's range, an integer past 64 bits)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
+    return loads_exact(text)
 
 
 def describe_error(e: BaseException, max_len: int = 500) -> str:

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 
 from sluiceway.http.ingest import encode_events
-from sluiceway.record import UTC
+from sluiceway.record import UTC, dumps_exact
 
 STREAM = "feedback"
 _NS = uuid.UUID("6f1d3c1e-8a51-4f0c-9c5e-2b7d1e0a9f11")  # sluiceway feedback namespace
@@ -85,6 +84,6 @@ def encode_items(items: list[FeedbackItem], *, tenant: str, source: str, receive
     events = []
     for it in items:
         p = it.payload(tenant)
-        events.append(({"event_time": p["updated_at"] or p["created_at"]}, orjson.dumps(p)))
+        events.append(({"event_time": p["updated_at"] or p["created_at"]}, dumps_exact(p)))
     return encode_events(events, tenant=tenant, stream=STREAM, source=source, received_at=received_at,
                          idempotency_key=idempotency_key)

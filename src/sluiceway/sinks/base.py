@@ -17,9 +17,8 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-import orjson
 
-from sluiceway.record import Record, RecordHead, decode_doc, decode_head
+from sluiceway.record import Record, RecordHead, decode_doc, decode_head, dumps_exact
 
 
 class Batch:
@@ -64,7 +63,7 @@ class Batch:
     def raw(self) -> list[bytes]:
         if self._raw is None:
             self._raw = [r.encode() for r in self.records] if self._records is not None \
-                else [orjson.dumps(d) for d in self.docs]
+                else [dumps_exact(d) for d in self.docs]
         return self._raw
 
     @property

@@ -15,13 +15,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from sluiceway.record import parse_time, utcnow
+from sluiceway.record import dumps_exact, parse_time, utcnow
 from sluiceway.store.db import StoreBase, chunked, rfc3339
 from sluiceway.store.schema import feedback
 
@@ -38,7 +37,7 @@ def _values(tenant: str, p: dict[str, Any], fetched_at: datetime, meta: Callable
 
 
 def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    return dumps_exact(value).decode()
 
 
 def _latest(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:

@@ -31,11 +31,11 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from sluiceway.record import dumps_exact
 from sluiceway.store.db import StoreBase, chunked, rfc3339
 from sluiceway.store.schema import UTC, logs
 
@@ -57,7 +57,7 @@ _TIME_AT = COLUMNS.index("time")
 def copy_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
     """A ``logs`` row (column → value) as COPY takes it: values in column order, JSON as text."""
     values = list(_values(row))
-    dumps = orjson.dumps
+    dumps = dumps_exact  # integers past 64 bits too
     for i in _JSON_AT:
         v = values[i]
         if v is not None:

@@ -68,6 +68,11 @@ async def test_generic_webhook_signed_items_upserted(tmp_path):
 
         rows = await eventually(edited)
         assert len(rows) == 2 and rows["a1"]["id"] == by["a1"]["id"]
+        # a webhook's integers past 64 bits stay whole (orjson alone reads them as floats)
+        big = b'{"id":"b1","text":"x","created_at":"2025-05-10T08:15:00Z","order":123456789012345678901234567890}'
+        assert (await c.post("/webhook/hooks/acme", content=big, headers={"X-Signature": sign(big)})).status_code == 200
+        rows = {x["external_id"]: x for x in await eventually(lambda: _n(gw, 3))}
+        assert rows["b1"]["metadata"] == {"order": 123456789012345678901234567890}
 
 
 async def _n(gw, n):

@@ -116,6 +116,11 @@ async def test_metadata_only_uploads(tmp_path):
         assert [x["metadata"]["cid"] for x in lst["ldos"]] == ["c1", "c2", "c3"]
         d = await c.delete(f"/ingest/{r.json()['id']}", headers=h)
         assert d.status_code == 200
+        # metadata keeps integers past 64 bits whole (orjson alone reads them as floats)
+        r4 = await upload(c, h, '{"cid": "c4", "serial": 123456789012345678901234567890}')
+        assert r4.status_code == 200, r4.text
+        got = (await c.get(f"/ingest/ldo/{r4.json()['id']}", headers=h)).json()
+        assert got["metadata"]["serial"] == 123456789012345678901234567890
 
 
 async def test_client_ldo_id_makes_the_upload_idempotent_per_tenant(tmp_path):

@@ -121,8 +121,11 @@ async def test_raw_lines_write_the_bare_report_one_line_each(tmp_path):
     async with running_gateway(config(tmp_path, raw_lines=True)) as (gw, c):
         assert (await c.put("/usage", headers={"USER_TOKEN": "u"}, content=b'{"a":1}')).status_code == 204
         assert (await c.put("/usage", headers={"USER_TOKEN": "u"}, content=b'{\n  "b": 2\n}\n')).status_code == 204
-        got = await eventually(lambda: _async(len(lines(tmp_path / "out", "usage")) == 2 and lines(tmp_path / "out", "usage")))
-    assert sorted(got) == [b'{"a":1}', b'{"b":2}']
+        # a pretty-printed report is re-encoded on one line, its integers past 64 bits whole
+        big = b'{\n  "c": 123456789012345678901234567890\n}'
+        assert (await c.put("/usage", headers={"USER_TOKEN": "u"}, content=big)).status_code == 204
+        got = await eventually(lambda: _async(len(lines(tmp_path / "out", "usage")) == 3 and lines(tmp_path / "out", "usage")))
+    assert sorted(got) == [b'{"a":1}', b'{"b":2}', b'{"c":123456789012345678901234567890}']
 
 
 async def test_size_limits_are_413(tmp_path):

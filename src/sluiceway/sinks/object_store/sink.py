@@ -24,14 +24,13 @@ import string
 from datetime import datetime
 from typing import Literal
 
-import orjson
 from pydantic import Field, field_validator
 
 from sluiceway.config.blocks import Destination
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import PermanentError, SinkError, TransientError
 from sluiceway.objectstore import ObjectStore, classify, open_destination
-from sluiceway.record import UTC, RecordHead, parse_time
+from sluiceway.record import UTC, RecordHead, dumps_exact, parse_time
 from sluiceway.sinks.base import Batch, Sink
 from sluiceway.sinks.context import SinkContext
 from sluiceway.sinks.encoding import GZIP_ENCODING, JSONL_CONTENT_TYPE, group_records, gzip_lines
@@ -172,7 +171,7 @@ class ObjectStoreSink(Sink):
 def _payload_line(payload: object) -> bytes:
     if type(payload) is str and "\n" not in payload and "\r" not in payload:
         return payload.encode()
-    return orjson.dumps(payload)
+    return dumps_exact(payload)  # integers past 64 bits too
 
 
 def _hour(received_at: str) -> str:

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from datetime import datetime
 from typing import Any
 
-import orjson
 
 from sluiceway.errors import BadRequest
 from sluiceway.feedback.item import FeedbackItem, from_epoch
-from sluiceway.record import MAX_DEPTH, parse_time, too_deep, utcnow
+from sluiceway.record import MAX_DEPTH, loads_exact, parse_time, too_deep, utcnow
 
 # A webhook's objects end up this far inside a feedback record's payload (its items' metadata).
 WEBHOOK_WITHIN = 2
@@ -41,12 +41,15 @@ def check_hmac(algorithm: str, secret: str, raw: bytes, header: str | None, pref
 
 
 def parse_json(raw: bytes) -> Any:
+    deep = BadRequest(f"body nests objects and arrays more than {MAX_DEPTH - WEBHOOK_WITHIN} levels deep")
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        doc = loads_exact(raw)  # integers past 64 bits stay whole
+    except json.JSONDecodeError as e:
         raise BadRequest(f"body is not valid JSON: line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise deep from None
     if too_deep(raw, within=WEBHOOK_WITHIN):
-        raise BadRequest(f"body nests objects and arrays more than {MAX_DEPTH - WEBHOOK_WITHIN} levels deep")
+        raise deep
     return doc
 
 

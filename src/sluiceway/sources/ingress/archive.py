@@ -18,16 +18,16 @@ per non-blank line). Nothing is written to disk and no member is trusted:
 from __future__ import annotations
 
 import gzip
+import json
 import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import orjson
 
 from sluiceway.errors import BadRequest, PayloadTooLarge
-from sluiceway.record import MAX_DEPTH, too_deep
+from sluiceway.record import MAX_DEPTH, dumps_exact, loads_exact, too_deep
 
 JSON_SUFFIXES = (".json",)
 LINE_SUFFIXES = (".jsonl", ".ndjson")
@@ -138,17 +138,20 @@ def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, limits: Limits, out: 
 
 
 def _add(out: Contents, name: str, line: int | None, data: bytes) -> None:
+    where = f"{name}:{line}" if line else name
+    too_deep_error = f"nests objects and arrays more than {MAX_DEPTH - 1} levels deep"
     try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        where = f"{name}:{line}" if line else name
+        doc = loads_exact(data)  # integers past 64 bits stay whole
+    except RecursionError:
+        out.invalid.append({"file": where, "error": too_deep_error})
+        return
+    except json.JSONDecodeError as e:
         out.invalid.append({"file": where, "error": f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"})
         return
     if too_deep(data, within=1):  # its record's payload holds it as "data"
-        where = f"{name}:{line}" if line else name
-        out.invalid.append({"file": where, "error": f"nests objects and arrays more than {MAX_DEPTH - 1} levels deep"})
+        out.invalid.append({"file": where, "error": too_deep_error})
         return
     raw = data.strip()
     if b"\n" in raw or b"\r" in raw:
-        raw = orjson.dumps(doc)
+        raw = dumps_exact(doc)
     out.documents.append(Document(name, line, doc, raw))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -28,7 +29,7 @@ from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.ingest import encode_events
 from sluiceway.http.params import int_param, limit_param, query_params
 from sluiceway.http.responses import send_json
-from sluiceway.record import MAX_DEPTH, too_deep, utcnow
+from sluiceway.record import MAX_DEPTH, dumps_exact, loads_exact, too_deep, utcnow
 from sluiceway.sources.base import ASGIApp, Source
 from sluiceway.sources.ingress.multipart import MAX_PARTS, Form, read_form
 from sluiceway.sources.ldo.config import LdoSourceConfig, resolve_files_sink
@@ -141,7 +142,7 @@ class LdoReceiver(Source):
         payload = {"id": ldo_id, "ldo_id": client_id, "metadata": metadata, "filename": row["filename"],
                    "size": row["size_bytes"], "sha256": row["sha256"], "content_type": row["content_type"],
                    "created_at": created_at}
-        items = encode_events([(metadata, _dumps(payload))], tenant=tenant, stream=cfg.stream, source=self.name,
+        items = encode_events([(metadata, dumps_exact(payload))], tenant=tenant, stream=cfg.stream, source=self.name,
                               received_at=created_at, idempotency_key=client_id, attachments=_dumps(attachments))
         if blob is not None:
             row["object_key"] = self.files.object_key(orjson.loads(items[0]), attachments[0])
@@ -246,8 +247,10 @@ def parse_metadata(raw: bytes | None) -> dict[str, Any]:
         raise UnprocessableEntity("missing the 'metadata' part: send a form field (or file part) named "
                                   "'metadata' holding a JSON object")
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        doc = loads_exact(raw)  # integers past 64 bits stay whole
+    except RecursionError:
+        raise BadRequest(f"metadata nests objects and arrays more than {MAX_DEPTH - 1} levels deep") from None
+    except json.JSONDecodeError as e:
         raise BadRequest(f"metadata is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
     if not isinstance(doc, dict):
         raise BadRequest(f"metadata must be a JSON object (got a JSON {_kind(doc)})")

@@ -16,6 +16,7 @@ beside sluiceway's ``error``/``detail``.
 from __future__ import annotations
 
 import errno
+import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -25,7 +26,7 @@ from sluiceway.errors import BadRequest, HTTPError, Unavailable
 from sluiceway.http.body import content_length, decode_content, read_body
 from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.ingest import encode_events, now_rfc3339
-from sluiceway.record import MAX_DEPTH, too_deep
+from sluiceway.record import MAX_DEPTH, dumps_exact, loads_exact, too_deep
 from sluiceway.sources.base import ASGIApp, Source
 from sluiceway.sources.lightfile6.config import Lightfile6SourceConfig
 from sluiceway.sources.lightfile6.names import (
@@ -151,8 +152,10 @@ class Lightfile6Receiver(Source):
     def _parse_report(self, body: bytes) -> tuple[bytes, dict[str, Any]]:
         """(report as one line of JSON, the parsed report when it is an object)."""
         try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError as e:
+            doc = loads_exact(body)  # integers past 64 bits stay whole
+        except RecursionError:
+            raise BadRequest(f"report nests objects and arrays more than {MAX_DEPTH - 1} levels deep") from None
+        except json.JSONDecodeError as e:
             if self.config.invalid_json == "string":
                 return _dumps(body.decode("utf-8", "replace")), {}
             if not body.strip():
@@ -163,7 +166,7 @@ class Lightfile6Receiver(Source):
             raise BadRequest(f"report nests objects and arrays more than {MAX_DEPTH - 1} levels deep")
         raw = body.strip()
         if b"\n" in raw or b"\r" in raw:
-            raw = _dumps(doc)  # one JSONL line per report
+            raw = dumps_exact(doc)  # one JSONL line per report
         return raw, doc if type(doc) is dict else {}
 
 

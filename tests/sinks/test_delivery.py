@@ -98,33 +98,67 @@ async def test_transient_errors_are_retried(env):
     assert sink.calls == 4 and await store.count_dead_letters() == 0
 
 
-async def test_permanent_error_dead_letters_then_retry(env):
+class Poisoned(Recorder):
+    """Refuses for good (PermanentError) every batch holding a record whose payload ``i`` is in
+    ``poison``, as a database refuses a whole batch for one bad row."""
+
+    def __init__(self, poison):
+        super().__init__()
+        self.poison = set(poison)
+
+    async def send(self, batch):
+        self.calls += 1
+        if any(r.payload["i"] in self.poison for r in batch.records):
+            raise PermanentError("schema mismatch")
+        self.batches.append(batch)
+
+
+async def test_permanent_error_dead_letters_only_the_bad_records_then_retry(env):
+    j, store = env
+    part = j.writer()
+    records = [rec(i=i) for i in range(7)]
+    await part.append([r.encode() for r in records])
+    sink = Poisoned({2, 5})
+    d = Delivery(part, sink, cfg(), store, dead_letter_poll=0.02)
+
+    async def dead():
+        return await store.count_dead_letters("rec") == 2
+
+    task = asyncio.create_task(d.run())
+    await eventually(dead)
+    assert (await part.load_cursor("rec")).acked == 7  # acked: nothing blocks behind it
+    delivered = sorted(r.payload["i"] for b in sink.batches for r in b.records)
+    assert delivered == [0, 1, 3, 4, 6]  # the batch was split until the bad records stood alone
+    assert len({b.key for b in sink.batches}) == len(sink.batches)  # every part has its own key
+    rows = await store.list_dead_letters(sink="rec")
+    assert {r["record_id"] for r in rows} == {records[2].id, records[5].id}
+    assert "schema mismatch" in rows[0]["error"]
+    sink.poison.clear()  # the operator fixed the schema
+    assert await store.request_retry(sink="rec") == 2
+
+    async def redelivered():
+        return await store.count_dead_letters("rec") == 0
+
+    await eventually(redelivered)
+    d.stop()
+    await asyncio.wait_for(task, 10)
+    assert sorted(r.payload["i"] for b in sink.batches for r in b.records) == list(range(7))
+
+
+async def test_a_batch_refused_for_good_as_a_whole_is_dead_lettered_record_by_record(env):
     j, store = env
     part = j.writer()
     records = [rec(i=i) for i in range(3)]
     await part.append([r.encode() for r in records])
-    sink = Recorder([PermanentError("schema mismatch")])
+    sink = Poisoned({0, 1, 2})
     d = Delivery(part, sink, cfg(), store, dead_letter_poll=0.02)
 
     async def dead():
         return await store.count_dead_letters("rec") == 3
 
-    task = asyncio.create_task(d.run())
-    await eventually(dead)
-    assert not sink.batches
-    assert (await part.load_cursor("rec")).acked == 3  # acked: nothing blocks behind it
-    rows = await store.list_dead_letters(sink="rec")
-    assert {r["record_id"] for r in rows} == {r.id for r in records}
-    assert "schema mismatch" in rows[0]["error"]
-    assert await store.request_retry(sink="rec") == 3
-
-    async def redelivered():
-        return sink.batches and await store.count_dead_letters("rec") == 0
-
-    await eventually(redelivered)
-    d.stop()
-    await asyncio.wait_for(task, 10)
-    assert {r.id for r in sink.batches[0].records} == {r.id for r in records}
+    await run_until(d, dead)
+    assert not sink.batches and sink.calls == 5  # 3 records: the batch, then 1 + (2 → 1 + 1)
+    assert (await part.load_cursor("rec")).acked == 3
 
 
 async def test_pending_batch_resent_with_same_boundaries(env):

@@ -166,17 +166,36 @@ class Delivery:
                 offsets.append(e.offset)
         if undecodable:
             await self._dead_letter(undecodable, "journal entry could not be decoded as a Record")
-        if heads:
-            batch = Batch(self.batch_prefix + self.partition.name, first, last, raw=raw, heads=heads)
-            ok, error = await self._send(batch, give_up_on_stop=True)
-            if ok is None:
-                return  # stopping mid-retry: the pending range is re-sent on next start
-            if not ok:
-                await self._dead_letter([(self.partition.name, first, h.id, r) for h, r in zip(heads, raw)], error)
-            rejected, self._rejected = self._rejected, {}
+        if heads and not await self._send_or_split(first, last, raw, heads, offsets):
+            return  # stopping mid-retry: the pending range is re-sent on next start
+        await self._ack(last)
+
+    async def _send_or_split(self, first: int, last: int, raw: list[bytes], heads: list[RecordHead],
+                             offsets: list[int]) -> bool:
+        """Send the records as one batch (retrying transient failures). A batch the sink refuses
+        for good (``PermanentError``) is split in halves and each half sent the same way, so one
+        bad record does not take the others to the dead letters: only a record refused on its
+        own is dead-lettered. The halves' boundaries are their first and last offsets, so a
+        re-send after a crash splits the same way. False if stopped meanwhile."""
+        batch = Batch(self.batch_prefix + self.partition.name, first, last, raw=raw, heads=heads)
+        ok, error = await self._send(batch, give_up_on_stop=True)
+        if ok is None:
+            return False
+        rejected, self._rejected = self._rejected, {}
+        if ok:
             for i, why in rejected.items():
                 await self._dead_letter([(self.partition.name, offsets[i], heads[i].id, raw[i])], why)
-        await self._ack(last)
+            return True
+        if len(heads) == 1:
+            await self._dead_letter([(self.partition.name, offsets[0], heads[0].id, raw[0])], error)
+            return True
+        mid = len(heads) // 2
+        log.info("sending the refused batch in halves to find the records it cannot take", sink=self.consumer,
+                 batch=batch.key, records=len(heads))
+        for lo, hi in ((0, mid), (mid, len(heads))):
+            if not await self._send_or_split(offsets[lo], offsets[hi - 1], raw[lo:hi], heads[lo:hi], offsets[lo:hi]):
+                return False
+        return True
 
     async def _send(self, batch: Batch, give_up_on_stop: bool) -> tuple[bool | None, str]:
         """Send with retries. (True, "") sent; (False, why) permanent; (None, why) stopped."""
@@ -195,8 +214,8 @@ class Delivery:
                 self._rejected = e.rejected
                 return True, ""
             except PermanentError as e:
-                log.error("permanent sink failure; dead-lettering batch", sink=self.consumer,
-                          batch=batch.key, records=len(batch), error=str(e))
+                log.error("permanent sink failure", sink=self.consumer, batch=batch.key, records=len(batch),
+                          error=str(e))
                 return False, f"{type(e).__name__}: {e}"
             except asyncio.CancelledError:
                 raise

@@ -63,11 +63,26 @@ async def test_staging_table_reused_on_one_connection(pg_store: Store) -> None:
 
 async def test_failed_batch_leaves_no_staging_rows(pg_store: Store) -> None:
     bad = recs(2)
-    bad[1].payload = {"x": "\x00"}
+    bad[1].id = "not-a-uuid"
     with pytest.raises(Exception):
         await pg_store.insert_records(bad)
     assert await pg_store.insert_records(recs(2)) == 2
     assert len(await pg_store.query_records("acme", "usage")) == 2
+
+
+async def test_nul_characters_are_stored_as_the_replacement_character(pg_store: Store) -> None:
+    """PostgreSQL cannot hold NUL in jsonb or text: a \\u0000 escape is stored as \\ufffd,
+    and the rest of the batch with it (the journal and object store keep the payload as sent)."""
+    batch = recs(3)
+    batch[1].payload = {"x": "a\x00b", "escaped": "\\u0000 stays"}
+    assert await pg_store.insert_records(batch) == 3
+    got = {r["id"]: r["payload"] for r in await pg_store.query_records("acme", "usage")}
+    assert got[batch[1].id] == {"x": "a\ufffdb", "escaped": "\\u0000 stays"}
+    assert await pg_store.add_ldo({"id": "ldo_000000000001_1", "tenant": "acme", "client_id": None,
+                                   "status": "ingested", "filename": None, "content_type": None, "size_bytes": None,
+                                   "sha256": None, "object_key": None, "metadata": {"cid": "c\x00d"},
+                                   "created_at": utcnow()})
+    assert (await pg_store.get_ldo("acme", "ldo_000000000001_1"))["metadata"] == {"cid": "c\ufffdd"}
 
 
 async def test_concurrent_overlapping_inserts(pg_store: Store) -> None:

@@ -9,6 +9,7 @@ One ``Store`` class serves SQLite (``sqlite+aiosqlite``) and PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timezone
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,23 @@ from sluiceway.store.urls import DatabaseURL, parse_url
 
 def json_dumps(value: Any) -> str:
     return dumps_exact(value).decode()
+
+
+# A JSON string escape: "\\u0000", or a backslash and the character it escapes.
+_ESCAPE = re.compile(r"\\(u0000|.)", re.DOTALL)
+
+
+def pg_json_text(text: str) -> str:
+    """JSON text PostgreSQL can store: its ``json``/``jsonb`` and ``text`` types cannot hold the
+    NUL character, so a ``\\u0000`` escape becomes ``\\ufffd`` (the replacement character).
+    Everything else is kept; the journal and the object store keep the payload as sent."""
+    if "\\u0000" not in text:
+        return text
+    return _ESCAPE.sub(lambda m: "\\ufffd" if m.group(1) == "u0000" else m.group(0), text)
+
+
+def pg_json_dumps(value: Any) -> str:
+    return pg_json_text(json_dumps(value))
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -91,7 +109,7 @@ class StoreBase:
             self.url.url,
             pool_pre_ping=True,
             connect_args=dict(self.url.connect_args),
-            **common,
+            **{**common, "json_serializer": pg_json_dumps},
         )
 
     async def open(self, migrate: bool = True) -> Self:

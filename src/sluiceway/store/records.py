@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 
 from sluiceway.errors import BadRequest
 from sluiceway.record import Record, RecordHead, decode_head, parse_time
-from sluiceway.store.db import StoreBase, rfc3339
+from sluiceway.store.db import StoreBase, pg_json_text, rfc3339
 from sluiceway.store.schema import records
 
 COLUMNS = (
@@ -119,7 +119,8 @@ class RecordsMixin(StoreBase):
             return max(result.rowcount, 0)
 
     async def _insert_pg(self, heads: Sequence[RecordHead]) -> int:
-        rows = _rows(heads, _pg_time)
+        rows = [r if "\\u0000" not in r[7] and "\\u0000" not in r[8]
+                else (*r[:7], pg_json_text(r[7]), pg_json_text(r[8])) for r in _rows(heads, _pg_time)]
         async with self.engine.begin() as conn:
             # The first statement through SQLAlchemy opens the asyncpg transaction that the
             # raw COPY below then joins.

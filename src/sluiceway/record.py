@@ -97,6 +97,26 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+class TooDeep(ValueError):
+    """A JSON text nests objects and arrays deeper than a payload may (``MAX_DEPTH``)."""
+
+    def __init__(self, within: int = 0):
+        super().__init__(f"nests objects and arrays more than {MAX_DEPTH - within} levels deep")
+
+
+def loads_payload(text: bytes, within: int = 0) -> Any:
+    """``loads_exact`` of a document that becomes part of a payload, ``within`` levels down:
+    ``TooDeep`` if it would nest deeper than ``MAX_DEPTH`` there (a sink could not read it
+    back), ``json.JSONDecodeError`` if it is not JSON."""
+    try:
+        doc = loads_exact(text)
+    except RecursionError:
+        raise TooDeep(within) from None
+    if too_deep(text, within):
+        raise TooDeep(within)
+    return doc
+
+
 def dumps_exact(value: Any) -> bytes:
     """Python → JSON text: orjson, or, for what it cannot write (integers past 64 bits), the
     standard library, with non-finite numbers as null (as orjson writes them). Raises

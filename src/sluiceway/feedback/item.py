@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-
 from sluiceway.http.ingest import encode_events
 from sluiceway.record import UTC, dumps_exact
 

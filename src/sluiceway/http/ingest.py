@@ -123,16 +123,10 @@ def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream
                 if t is None:
                     t = times[v] = _time_json(v)
                 break
-        if raw is not None:
-            payload = raw
-        else:
-            try:
-                payload = _dumps(ev)
-            except TypeError:  # orjson writes at most 254 levels, and integers of 64 bits
-                try:
-                    payload = dumps_exact(ev)
-                except RecursionError:
-                    raise _too_deep(len(out)) from None
+        try:
+            payload = raw if raw is not None else dumps_exact(ev)  # integers past 64 bits too
+        except RecursionError:
+            raise _too_deep(len(out)) from None
         if len(payload) > DEPTH_BYTES and too_deep(payload):
             raise _too_deep(len(out))
         append(join((head, b"%08x" % tail, mid, t, b',"payload":', payload, b"}")))

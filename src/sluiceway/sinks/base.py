@@ -17,7 +17,6 @@ from __future__ import annotations
 import abc
 from typing import Any
 
-
 from sluiceway.record import Record, RecordHead, decode_doc, decode_head, dumps_exact
 
 

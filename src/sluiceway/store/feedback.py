@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from sluiceway.record import dumps_exact, parse_time, utcnow
-from sluiceway.store.db import StoreBase, chunked, rfc3339
+from sluiceway.record import parse_time, utcnow
+from sluiceway.store.db import StoreBase, chunked, pg_json_dumps, rfc3339
 from sluiceway.store.schema import feedback
 
 CONTENT = ("author", "body", "rating", "language", "created_at", "updated_at", "metadata")
@@ -34,10 +34,6 @@ def _values(tenant: str, p: dict[str, Any], fetched_at: datetime, meta: Callable
     return (p["id"], tenant, p["source_type"], p.get("source_instance") or "", str(p["external_id"]),
             p.get("author"), p.get("body"), p.get("rating"), p.get("language"), parse_time(p["created_at"]),
             parse_time(updated) if updated else None, meta(p.get("metadata") or {}), fetched_at)  # fmt: skip
-
-
-def _json_text(value: Any) -> str:
-    return dumps_exact(value).decode()
 
 
 def _latest(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -110,7 +106,7 @@ class FeedbackMixin(StoreBase):
         too (and each chunk that changed the row counts as a write)."""
 
         def rows(chunk: list[tuple[str, dict[str, Any]]]) -> list[tuple]:
-            return [_values(t, p, fetched_at, _json_text) for t, p in _latest(chunk)]
+            return [_values(t, p, fetched_at, pg_json_dumps) for t, p in _latest(chunk)]
 
         chunks = chunked(items, PIPELINE_ROWS)
         written = 0

@@ -23,10 +23,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-
 from sluiceway.errors import BadRequest
 from sluiceway.feedback.item import FeedbackItem, from_epoch
-from sluiceway.record import MAX_DEPTH, loads_exact, parse_time, too_deep, utcnow
+from sluiceway.record import TooDeep, loads_payload, parse_time, utcnow
 
 # A webhook's objects end up this far inside a feedback record's payload (its items' metadata).
 WEBHOOK_WITHIN = 2
@@ -41,16 +40,12 @@ def check_hmac(algorithm: str, secret: str, raw: bytes, header: str | None, pref
 
 
 def parse_json(raw: bytes) -> Any:
-    deep = BadRequest(f"body nests objects and arrays more than {MAX_DEPTH - WEBHOOK_WITHIN} levels deep")
     try:
-        doc = loads_exact(raw)  # integers past 64 bits stay whole
+        return loads_payload(raw, within=WEBHOOK_WITHIN)
+    except TooDeep as e:
+        raise BadRequest(f"body {e}") from None
     except json.JSONDecodeError as e:
         raise BadRequest(f"body is not valid JSON: line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except RecursionError:
-        raise deep from None
-    if too_deep(raw, within=WEBHOOK_WITHIN):
-        raise deep
-    return doc
 
 
 def generic_items(doc: Any, instance: str) -> list[FeedbackItem]:

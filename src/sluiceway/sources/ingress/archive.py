@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-
 from sluiceway.errors import BadRequest, PayloadTooLarge
-from sluiceway.record import MAX_DEPTH, dumps_exact, loads_exact, too_deep
+from sluiceway.record import TooDeep, dumps_exact, loads_payload
 
 JSON_SUFFIXES = (".json",)
 LINE_SUFFIXES = (".jsonl", ".ndjson")
@@ -139,17 +138,13 @@ def _member(tar: tarfile.TarFile, member: tarfile.TarInfo, limits: Limits, out: 
 
 def _add(out: Contents, name: str, line: int | None, data: bytes) -> None:
     where = f"{name}:{line}" if line else name
-    too_deep_error = f"nests objects and arrays more than {MAX_DEPTH - 1} levels deep"
     try:
-        doc = loads_exact(data)  # integers past 64 bits stay whole
-    except RecursionError:
-        out.invalid.append({"file": where, "error": too_deep_error})
+        doc = loads_payload(data, within=1)  # its record's payload holds it as "data"
+    except TooDeep as e:
+        out.invalid.append({"file": where, "error": str(e)})
         return
     except json.JSONDecodeError as e:
         out.invalid.append({"file": where, "error": f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"})
-        return
-    if too_deep(data, within=1):  # its record's payload holds it as "data"
-        out.invalid.append({"file": where, "error": too_deep_error})
         return
     raw = data.strip()
     if b"\n" in raw or b"\r" in raw:

@@ -29,7 +29,7 @@ from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.ingest import encode_events
 from sluiceway.http.params import int_param, limit_param, query_params
 from sluiceway.http.responses import send_json
-from sluiceway.record import MAX_DEPTH, dumps_exact, loads_exact, too_deep, utcnow
+from sluiceway.record import TooDeep, dumps_exact, loads_payload, utcnow
 from sluiceway.sources.base import ASGIApp, Source
 from sluiceway.sources.ingress.multipart import MAX_PARTS, Form, read_form
 from sluiceway.sources.ldo.config import LdoSourceConfig, resolve_files_sink
@@ -247,15 +247,13 @@ def parse_metadata(raw: bytes | None) -> dict[str, Any]:
         raise UnprocessableEntity("missing the 'metadata' part: send a form field (or file part) named "
                                   "'metadata' holding a JSON object")
     try:
-        doc = loads_exact(raw)  # integers past 64 bits stay whole
-    except RecursionError:
-        raise BadRequest(f"metadata nests objects and arrays more than {MAX_DEPTH - 1} levels deep") from None
+        doc = loads_payload(raw, within=1)  # the record's payload holds it as "metadata"
+    except TooDeep as e:
+        raise BadRequest(f"metadata {e}") from None
     except json.JSONDecodeError as e:
         raise BadRequest(f"metadata is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
     if not isinstance(doc, dict):
         raise BadRequest(f"metadata must be a JSON object (got a JSON {_kind(doc)})")
-    if too_deep(raw, within=1):  # the record's payload holds it as "metadata"
-        raise BadRequest(f"metadata nests objects and arrays more than {MAX_DEPTH - 1} levels deep")
     return doc
 
 

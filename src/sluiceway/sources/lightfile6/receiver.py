@@ -26,7 +26,7 @@ from sluiceway.errors import BadRequest, HTTPError, Unavailable
 from sluiceway.http.body import content_length, decode_content, read_body
 from sluiceway.http.endpoint import run_endpoint
 from sluiceway.http.ingest import encode_events, now_rfc3339
-from sluiceway.record import MAX_DEPTH, dumps_exact, loads_exact, too_deep
+from sluiceway.record import TooDeep, dumps_exact, loads_payload
 from sluiceway.sources.base import ASGIApp, Source
 from sluiceway.sources.lightfile6.config import Lightfile6SourceConfig
 from sluiceway.sources.lightfile6.names import (
@@ -152,9 +152,9 @@ class Lightfile6Receiver(Source):
     def _parse_report(self, body: bytes) -> tuple[bytes, dict[str, Any]]:
         """(report as one line of JSON, the parsed report when it is an object)."""
         try:
-            doc = loads_exact(body)  # integers past 64 bits stay whole
-        except RecursionError:
-            raise BadRequest(f"report nests objects and arrays more than {MAX_DEPTH - 1} levels deep") from None
+            doc = loads_payload(body, within=1)  # a record's payload holds it as "report"
+        except TooDeep as e:
+            raise BadRequest(f"report {e}") from None
         except json.JSONDecodeError as e:
             if self.config.invalid_json == "string":
                 return _dumps(body.decode("utf-8", "replace")), {}
@@ -162,8 +162,6 @@ class Lightfile6Receiver(Source):
                 raise BadRequest("empty body: send the report as JSON") from None
             raise BadRequest(f"report is not valid JSON: line {e.lineno}, column {e.colno} (offset {e.pos}): {e.msg}") \
                 from None
-        if too_deep(body, within=1):  # a record's payload holds it as "report"
-            raise BadRequest(f"report nests objects and arrays more than {MAX_DEPTH - 1} levels deep")
         raw = body.strip()
         if b"\n" in raw or b"\r" in raw:
             raw = dumps_exact(doc)  # one JSONL line per report

@@ -134,3 +134,14 @@ def test_item_times_are_written_in_utc_with_z():
     assert iso(None) is None
     with pytest.raises(ValueError, match="tz-aware"):
         iso(datetime(2025, 1, 2))
+
+
+async def test_nul_characters_in_text_and_metadata(any_store):
+    """PostgreSQL's text and jsonb cannot hold NUL: there it is stored as U+FFFD (as in records);
+    SQLite keeps the text as fetched. The item is stored either way, not dead-lettered."""
+    p = FeedbackItem("playstore", "com.acme", "n1", "bad\x00byte", T0, None, author="ja\x00ne",
+                     metadata={"k": "v\x00w"}).payload("acme")
+    assert await any_store.upsert_feedback([("acme", p)]) == 1
+    [got] = await rows(any_store, "acme")
+    nul = "\ufffd" if any_store.dialect == "postgresql" else "\x00"
+    assert (got["body"], got["author"], got["metadata"]) == (f"bad{nul}byte", f"ja{nul}ne", {"k": f"v{nul}w"})

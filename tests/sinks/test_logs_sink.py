@@ -165,3 +165,13 @@ async def test_straight_copy_and_careful_fallback_on_postgresql(pg_store):
     assert [r for r in got if r["file"] == "a.json.gz"] == stored
     assert {r["line"] for r in got if r["time"] >= datetime(2025, 4, 4, tzinfo=UTC)} == set(range(1, 6))
     assert careful[-1] == [datetime(2025, 4, 1).date(), datetime(2025, 4, 4).date()]
+
+
+async def test_nul_characters_in_a_line(any_store):
+    """PostgreSQL's text and jsonb cannot hold NUL: there it is stored as U+FFFD (as in records);
+    SQLite keeps the line's text as read. The line is stored either way, not rejected."""
+    await sink(any_store).send(Batch("p", 1, 1, raw=[doc(1, pino(1, msg="a\x00b", context="C\x00",
+                                                                 extra={"k": "v\x00"}))]))
+    [row] = await any_store.query_logs("acme", limit=10)
+    nul = "\ufffd" if any_store.dialect == "postgresql" else "\x00"
+    assert (row["message"], row["context"], row["raw"]["extra"]) == (f"a{nul}b", f"C{nul}", {"k": f"v{nul}"})

@@ -44,6 +44,12 @@ def pg_json_dumps(value: Any) -> str:
     return pg_json_text(json_dumps(value))
 
 
+def pg_text(value: Any) -> Any:
+    """A value for a PostgreSQL ``text`` column: a string's NUL characters become U+FFFD
+    (``text`` cannot hold NUL either); any other value is returned as it is."""
+    return value.replace("\x00", "\ufffd") if type(value) is str and "\x00" in value else value
+
+
 def json_loads(text: str | bytes) -> Any:
     """JSON columns as stored: records keep their payload's text as sent, which may hold valid
     JSON that orjson refuses (a number beyond a double's range, an integer past 64 bits)."""

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sluiceway.record import parse_time, utcnow
-from sluiceway.store.db import StoreBase, chunked, pg_json_dumps, rfc3339
+from sluiceway.store.db import StoreBase, chunked, pg_json_dumps, pg_text, rfc3339
 from sluiceway.store.schema import feedback
 
 CONTENT = ("author", "body", "rating", "language", "created_at", "updated_at", "metadata")
@@ -106,7 +106,7 @@ class FeedbackMixin(StoreBase):
         too (and each chunk that changed the row counts as a write)."""
 
         def rows(chunk: list[tuple[str, dict[str, Any]]]) -> list[tuple]:
-            return [_values(t, p, fetched_at, pg_json_dumps) for t, p in _latest(chunk)]
+            return [tuple(map(pg_text, _values(t, p, fetched_at, pg_json_dumps))) for t, p in _latest(chunk)]
 
         chunks = chunked(items, PIPELINE_ROWS)
         written = 0

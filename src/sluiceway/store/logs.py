@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sluiceway.record import dumps_exact
-from sluiceway.store.db import StoreBase, chunked, rfc3339
+from sluiceway.store.db import StoreBase, chunked, pg_json_text, pg_text, rfc3339
 from sluiceway.store.schema import UTC, logs
 
 COLUMNS = tuple(c.name for c in logs.columns)
@@ -52,16 +52,20 @@ _LOCK_KEY = 0x5F10_6C06  # advisory lock serialising partition creation
 _values = operator.itemgetter(*COLUMNS)
 _JSON_AT = tuple(i for i, c in enumerate(COLUMNS) if c in JSON_COLUMNS)
 _TIME_AT = COLUMNS.index("time")
+_TEXT_AT = tuple(i for i, c in enumerate(logs.columns) if isinstance(c.type, sa.String))  # Text is a String
 
 
 def copy_tuple(row: dict[str, Any]) -> tuple[Any, ...]:
-    """A ``logs`` row (column → value) as COPY takes it: values in column order, JSON as text."""
+    """A ``logs`` row (column → value) as COPY into PostgreSQL takes it: values in column
+    order, JSON as text; NUL characters, which PostgreSQL cannot store, as U+FFFD."""
     values = list(_values(row))
     dumps = dumps_exact  # integers past 64 bits too
     for i in _JSON_AT:
         v = values[i]
         if v is not None:
-            values[i] = dumps(v).decode()
+            values[i] = pg_json_text(dumps(v).decode())
+    for i in _TEXT_AT:
+        values[i] = pg_text(values[i])
     return tuple(values)
 
 

@@ -145,6 +145,39 @@ async def test_permanent_error_dead_letters_only_the_bad_records_then_retry(env)
     assert sorted(r.payload["i"] for b in sink.batches for r in b.records) == list(range(7))
 
 
+async def test_retried_dead_letters_are_split_too(env):
+    """Dead letters an operator re-queues are sent as one batch; if the sink still refuses one
+    of them for good, the set is split like a delivery: the others are delivered and leave the
+    dead letters, the refused one stays dead with one more attempt."""
+    j, store = env
+    part = j.writer()
+    records = [rec(i=i) for i in range(5)]
+    await part.append([r.encode() for r in records])
+    sink = Poisoned({0, 1, 2, 3, 4})
+    d = Delivery(part, sink, cfg(), store, dead_letter_poll=0.02)
+    task = asyncio.create_task(d.run())
+
+    async def dead():
+        return await store.count_dead_letters("rec") == 5
+
+    await eventually(dead)
+    sink.poison = {3}  # fixed for all but one
+    sink.batches.clear()
+    assert await store.request_retry(sink="rec") == 5
+
+    async def settled():
+        rows = await store.list_dead_letters(sink="rec")
+        return len(rows) == 1 and rows[0]["status"] == "dead" and rows[0]["attempts"] == 1
+
+    await eventually(settled)
+    d.stop()
+    await asyncio.wait_for(task, 10)
+    assert sorted(r.payload["i"] for b in sink.batches for r in b.records) == [0, 1, 2, 4]
+    assert len({b.key for b in sink.batches}) == len(sink.batches)
+    [row] = await store.list_dead_letters(sink="rec")
+    assert row["record_id"] == records[3].id and "schema mismatch" in row["error"]
+
+
 async def test_a_batch_refused_for_good_as_a_whole_is_dead_lettered_record_by_record(env):
     j, store = env
     part = j.writer()

@@ -8,10 +8,12 @@ For each (journal partition, sink) pair a ``Delivery`` loop:
 3. records the batch range as pending (durably), decodes it, filters by stream;
 4. calls ``sink.send``; a ``TransientError`` (or any unexpected exception) is retried with
    exponential backoff and full jitter, honouring ``retry_after``; a ``PermanentError``
-   dead-letters the batch's records (kept in the store, listable, retryable);
+   splits the batch in halves until the refused records stand alone, and only those are
+   dead-lettered (kept in the store, listable, retryable);
 5. acks the cursor only after ``send`` succeeded or the records were dead-lettered.
 
-It also re-sends dead letters an operator asked to retry (``sluice deadletters retry``).
+It also re-sends dead letters an operator asked to retry (``sluice deadletters retry``), split
+the same way when the sink refuses them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import hashlib
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import PermanentError, RejectedRecords, TransientError
@@ -166,36 +168,45 @@ class Delivery:
                 offsets.append(e.offset)
         if undecodable:
             await self._dead_letter(undecodable, "journal entry could not be decoded as a Record")
-        if heads and not await self._send_or_split(first, last, raw, heads, offsets):
-            return  # stopping mid-retry: the pending range is re-sent on next start
+        if heads:
+            def batch(lo: int, hi: int) -> Batch:
+                a, b = (first, last) if hi - lo == len(heads) else (offsets[lo], offsets[hi - 1])
+                return Batch(self.batch_prefix + self.partition.name, a, b, raw=raw[lo:hi], heads=heads[lo:hi])
+
+            refused = await self._send_or_split(batch, 0, len(heads))
+            if refused is None:
+                return  # stopping mid-retry: the pending range is re-sent on next start
+            for i, why in refused.items():
+                await self._dead_letter([(self.partition.name, offsets[i], heads[i].id, raw[i])], why)
         await self._ack(last)
 
-    async def _send_or_split(self, first: int, last: int, raw: list[bytes], heads: list[RecordHead],
-                             offsets: list[int]) -> bool:
-        """Send the records as one batch (retrying transient failures). A batch the sink refuses
-        for good (``PermanentError``) is split in halves and each half sent the same way, so one
-        bad record does not take the others to the dead letters: only a record refused on its
-        own is dead-lettered. The halves' boundaries are their first and last offsets, so a
-        re-send after a crash splits the same way. False if stopped meanwhile."""
-        batch = Batch(self.batch_prefix + self.partition.name, first, last, raw=raw, heads=heads)
-        ok, error = await self._send(batch, give_up_on_stop=True)
+    async def _send_or_split(self, batch: Callable[[int, int], Batch], lo: int, hi: int) -> dict[int, str] | None:
+        """Send records ``lo:hi`` of a delivery as one batch (``batch(lo, hi)`` makes it),
+        retrying transient failures, and return the records the sink refused (index → why), or
+        None if stopped meanwhile. A batch the sink refuses for good (``PermanentError``) is
+        split in halves and each half sent the same way, so one bad record does not take the
+        others to the dead letters: only a record refused on its own counts as refused. The
+        halves' keys come from their first and last records, so a re-send after a crash splits
+        the same way (and the caller dead-letters only once the whole range is settled)."""
+        b = batch(lo, hi)
+        ok, error = await self._send(b, give_up_on_stop=True)
         if ok is None:
-            return False
+            return None
         rejected, self._rejected = self._rejected, {}
         if ok:
-            for i, why in rejected.items():
-                await self._dead_letter([(self.partition.name, offsets[i], heads[i].id, raw[i])], why)
-            return True
-        if len(heads) == 1:
-            await self._dead_letter([(self.partition.name, offsets[0], heads[0].id, raw[0])], error)
-            return True
-        mid = len(heads) // 2
+            return {lo + i: why for i, why in rejected.items()}
+        if hi - lo == 1:
+            return {lo: error}
+        mid = (lo + hi) // 2
         log.info("sending the refused batch in halves to find the records it cannot take", sink=self.consumer,
-                 batch=batch.key, records=len(heads))
-        for lo, hi in ((0, mid), (mid, len(heads))):
-            if not await self._send_or_split(offsets[lo], offsets[hi - 1], raw[lo:hi], heads[lo:hi], offsets[lo:hi]):
-                return False
-        return True
+                 batch=b.key, records=hi - lo)
+        refused: dict[int, str] = {}
+        for a, z in ((lo, mid), (mid, hi)):
+            part = await self._send_or_split(batch, a, z)
+            if part is None:
+                return None
+            refused.update(part)
+        return refused
 
     async def _send(self, batch: Batch, give_up_on_stop: bool) -> tuple[bool | None, str]:
         """Send with retries. (True, "") sent; (False, why) permanent; (None, why) stopped."""
@@ -267,16 +278,21 @@ class Delivery:
             return
         # The partition name carries a digest of the exact id set, so two retries over the
         # same id range with different members never share a key (and a re-send of the same
-        # set overwrites itself).
-        digest = hashlib.sha1(",".join(map(str, good)).encode()).hexdigest()[:12]
-        batch = Batch(f"{self.batch_prefix}dl{digest}", min(good), max(good), raw=raw, heads=heads)
-        ok, error = await self._send(batch, give_up_on_stop=True)
-        rejected, self._rejected = self._rejected, {}
-        if ok and rejected:
-            await self.store.fail_retry([good[i] for i in rejected], next(iter(rejected.values())))
-            good = [g for i, g in enumerate(good) if i not in rejected]
-        if ok:
-            await self.store.resolve_dead_letters(good)
-            log.info("dead letters delivered", sink=self.consumer, count=len(good))
-        elif ok is False:
-            await self.store.fail_retry(good, error)
+        # set overwrites itself). A set the sink refuses is split as in delivery.
+        def batch(lo: int, hi: int) -> Batch:
+            ids = good[lo:hi]
+            digest = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12]
+            return Batch(f"{self.batch_prefix}dl{digest}", min(ids), max(ids), raw=raw[lo:hi], heads=heads[lo:hi])
+
+        refused = await self._send_or_split(batch, 0, len(good))
+        if refused is None:
+            return  # stopping: the rows stay marked for retry
+        by_error: dict[str, list[int]] = {}
+        for i, why in refused.items():
+            by_error.setdefault(why, []).append(good[i])
+        for why, ids in by_error.items():
+            await self.store.fail_retry(ids, why)
+        delivered = [g for i, g in enumerate(good) if i not in refused]
+        if delivered:
+            await self.store.resolve_dead_letters(delivered)
+            log.info("dead letters delivered", sink=self.consumer, count=len(delivered))

@@ -22,7 +22,7 @@ def test_loads_exact_keeps_every_value(text, value):
     got = loads_exact(text)
     assert got == value and type(got) is type(value)
     if isinstance(value, dict) and "n" in value:
-        assert type(got["n"]) is type(value["n"])
+        assert isinstance(got["n"], type(value["n"])) and type(got["n"]) is not bool
 
 
 @pytest.mark.parametrize("text", [
@@ -41,3 +41,12 @@ def test_dumps_exact_writes_what_orjson_cannot():
     for _ in range(300):  # past orjson's 254 levels, within Python's recursion limit
         deep = [deep]
     assert dumps_exact(deep) == b"[" * 301 + b"]" * 301
+
+
+def test_numbers_past_a_double_keep_their_text():
+    """1e999 reads as inf (a ``HugeNumber``) and is written back as sent; other infinities
+    are written as null. A string that looks like the stand-in is left alone."""
+    doc = loads_exact(b'[{"n": 1e999, "m": [-1E+400, 1.5, 123456789012345678901234567890]}, "\\u0001x0\\u0001"]')
+    assert doc[0]["n"] == float("inf") and doc[0]["m"][0] == float("-inf")
+    assert dumps_exact(doc) == b'[{"n":1e999,"m":[-1E+400,1.5,123456789012345678901234567890]},"\\u0001x0\\u0001"]'
+    assert dumps_exact([float("inf"), doc[0]["n"]]) == b"[null,1e999]"

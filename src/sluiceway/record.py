@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -75,7 +76,7 @@ def loads_exact(text: bytes | bytearray | str) -> Any:
     """JSON text → Python, every value as written. orjson checks the text and reads it, except
     where it would change a value (an integer past 64 bits, which it reads as a float) or
     refuses one that is valid JSON (a number past a double's range, 1e999): the standard
-    library reads those texts (integers whole, 1e999 as inf). Raises orjson's
+    library reads those texts (integers whole, 1e999 as a ``HugeNumber``). Raises orjson's
     ``JSONDecodeError`` (a ``json.JSONDecodeError``) naming the problem, or ``RecursionError``."""
     try:
         value = orjson.loads(text)
@@ -86,7 +87,7 @@ def loads_exact(text: bytes | bytearray | str) -> Any:
         if (_LONG_INT_STR if isinstance(text, str) else _LONG_INT).search(text) is None:
             return value
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_float, parse_int=_int)
     except json.JSONDecodeError:
         raise
     except ValueError as e:  # NaN or Infinity, text that is not UTF-8
@@ -95,6 +96,32 @@ def loads_exact(text: bytes | bytearray | str) -> Any:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+class HugeNumber(float):
+    """A JSON number past a double's range (``1e999``), or an integer with more digits than
+    Python converts (``sys.get_int_max_str_digits()``, a guard against slow conversions), as
+    ``loads_exact`` reads it: a float of value ±inf that keeps its text, which ``dumps_exact``
+    writes back as it was sent."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> "HugeNumber":
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+def _float(text: str) -> float:
+    number = float(text)
+    return number if math.isfinite(number) else HugeNumber(text)
+
+
+def _int(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:  # too many digits to convert
+        return HugeNumber(text)
 
 
 class TooDeep(ValueError):
@@ -118,22 +145,31 @@ def loads_payload(text: bytes, within: int = 0) -> Any:
 
 
 def dumps_exact(value: Any) -> bytes:
-    """Python → JSON text: orjson, or, for what it cannot write (integers past 64 bits), the
-    standard library, with non-finite numbers as null (as orjson writes them). Raises
-    ``RecursionError`` past Python's recursion limit."""
+    """Python → JSON text: orjson, or, for what it cannot write (integers past 64 bits, a
+    ``HugeNumber``), the standard library, with a ``HugeNumber`` as its text and other
+    non-finite numbers as null (as orjson writes them). Raises ``RecursionError`` past Python's
+    recursion limit."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        huge: list[str] = []
+        tag = secrets.token_hex(8)
+        text = json.dumps(_finite(value, huge, tag), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        if huge:  # each stands in as the string "\x01<tag><index>\x01": put its text back
+            text = re.sub(rf'"\\u0001{tag}(\d+)\\u0001"', lambda m: huge[int(m.group(1))], text)
+        return text.encode()
 
 
-def _finite(v: Any) -> Any:
-    if type(v) is float:
+def _finite(v: Any, huge: list[str], tag: str) -> Any:
+    if isinstance(v, float):
+        if type(v) is HugeNumber:
+            huge.append(v.text)
+            return f"\x01{tag}{len(huge) - 1}\x01"
         return v if math.isfinite(v) else None
     if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
+        return {k: _finite(x, huge, tag) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_finite(x) for x in v]
+        return [_finite(x, huge, tag) for x in v]
     return v
 
 
@@ -173,15 +209,19 @@ class Record:
     attachments: list[Attachment] = field(default_factory=list)
 
     def encode(self) -> bytes:
-        return orjson.dumps(self, option=orjson.OPT_UTC_Z)
+        try:
+            return orjson.dumps(self, option=orjson.OPT_UTC_Z)
+        except orjson.JSONEncodeError:  # a payload value only dumps_exact writes
+            d = orjson.loads(orjson.dumps(replace(self, payload={}), option=orjson.OPT_UTC_Z))
+            d["payload"] = self.payload
+            return dumps_exact(d)
 
     def to_dict(self) -> dict[str, Any]:
-        return orjson.loads(self.encode())
+        return loads_exact(self.encode())
 
     @classmethod
     def decode(cls, data: bytes | str) -> "Record":
-        d = orjson.loads(data)
-        return cls.from_dict(d)
+        return cls.from_dict(loads_exact(data))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Record":

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from sluiceway.record import Attachment, Record, new_id, utcnow
+from sluiceway.record import Attachment, Record, dumps_exact, loads_exact, new_id, utcnow
 from sluiceway.store import Store, open_store
 from sluiceway.store.migrate import head_revision
 from tests.fixtures.postgres import PostgresServer, _run_async, _with_database
@@ -83,6 +83,19 @@ async def test_nul_characters_are_stored_as_the_replacement_character(pg_store: 
                                    "sha256": None, "object_key": None, "metadata": {"cid": "c\x00d"},
                                    "created_at": utcnow()})
     assert (await pg_store.get_ldo("acme", "ldo_000000000001_1"))["metadata"] == {"cid": "c\ufffdd"}
+
+
+async def test_numbers_past_a_double_and_very_long_integers_read_back(pg_store: Store) -> None:
+    """jsonb holds 1e999 as numeric and gives it back written out in digits; 1e5000 has more
+    digits than Python converts to an int: both are read back (as ``HugeNumber``) and written
+    out again as the same number, not an error."""
+    text = b'{"a": 1e999, "b": -1e5000, "c": 123456789012345678901234567890, "d": 1.5}'
+    batch = recs(1)
+    batch[0].payload = loads_exact(text)
+    assert await pg_store.insert_records(batch) == 1
+    [row] = await pg_store.query_records("acme", "usage")
+    assert dumps_exact(row["payload"]) == (b'{"a":1' + b"0" * 999 + b',"b":-1' + b"0" * 5000
+                                           + b',"c":123456789012345678901234567890,"d":1.5}')
 
 
 async def test_concurrent_overlapping_inserts(pg_store: Store) -> None:

@@ -51,6 +51,22 @@ def test_ndjson_raw_lines_are_stripped_and_kept():
     assert parse_events_raw(bytearray(body), True) == [({"a": 1}, b'{"a":1}'), ({"b": [2]}, b'{"b":[2]}')]
 
 
+@pytest.mark.parametrize("probe", [False, True])
+def test_ndjson_line_holding_a_cr_is_re_encoded(probe):
+    """A CR inside a line is JSON whitespace, but readers of universal newlines would split
+    the line there: such a line is re-encoded (its text None), every value kept; lines ending
+    in CRLF are kept as sent."""
+    body = b'{"a":1}\r\n{"b"\r:\r1e999,"n":123456789012345678901234567890}\r\n{"c":3}\n'
+    got = probed(body) if probe else parse_events_raw(body, True)
+    assert [raw for _, raw in got] == [b'{"a":1}', None, b'{"c":3}']
+    assert got[1][0] == {"b": float("inf"), "n": 123456789012345678901234567890}
+    from sluiceway.http.ingest import encode_events
+
+    [_, entry, _] = encode_events(got, tenant="t", stream="s", source="http",
+                                  received_at="2026-01-01T00:00:00Z", idempotency_key=None)
+    assert b"\r" not in entry and entry.endswith(b'"payload":{"b":1e999,"n":123456789012345678901234567890}}')
+
+
 def test_ndjson_lines_are_parsed_one_by_one():
     # Joined, these lines would be valid JSON holding three objects; on their own they are not.
     with pytest.raises(BadRequest, match="on line 1,"):

@@ -121,7 +121,8 @@ def parse_events(body: bytes, ndjson: bool) -> list[dict[str, Any]]:
 def parse_events_raw(body: bytes, ndjson: bool,
                      probe: msgspec.json.Decoder | None = None) -> list[tuple[Any, bytes | None]]:
     """Like ``parse_events``, each object paired with its exact JSON text when the body has
-    it on its own (a single object, an NDJSON line), else None (members of an array).
+    it on its own line (a single object, an NDJSON line), else None (members of an array, an
+    object spread over lines, a line holding a CR): those are re-encoded by the caller.
 
     ``probe``: a decoder of a ``msgspec.Struct`` holding only the fields the caller reads,
     used for NDJSON and for a single JSON object on one line. Each line (or the object) is
@@ -174,7 +175,7 @@ def parse_events_raw(body: bytes, ndjson: bool,
             docs = list(map(loads, lines))
         except orjson.JSONDecodeError:
             docs = None
-        if docs and set(map(type, docs)) == {dict}:
+        if docs and set(map(type, docs)) == {dict} and not _inner_cr(body, lines):
             return list(zip(docs, lines))
     events = []
     for lineno, line in enumerate(body.split(b"\n"), 1):
@@ -189,7 +190,9 @@ def parse_events_raw(body: bytes, ndjson: bool,
             raise BadRequest(f"malformed JSON on line {lineno}, column {e.colno}: {e.msg}") from None
         if type(doc) is not dict:
             raise BadRequest(f"line {lineno} is a {_kind(doc)}, not a JSON object")
-        events.append((doc, line))
+        # A CR inside the line (JSON whitespace) would split it for readers of universal
+        # newlines: such a line is re-encoded on one line, like a pretty-printed object.
+        events.append((doc, None if b"\r" in line else line))
     if not events:
         raise BadRequest("empty body: send at least one event")
     return events
@@ -199,10 +202,17 @@ def _probe_lines(body: bytes, probe: msgspec.json.Decoder) -> list[tuple[Any, by
     if not _utf8(body):
         return None
     lines = list(filter(None, map(bytes.strip, body.split(b"\n"))))
+    if _inner_cr(body, lines):  # such a line is re-encoded: the full path decodes it whole
+        return None
     try:
         return list(zip(map(probe.decode, lines), lines))
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # the full path names the problem
         return None
+
+
+def _inner_cr(body: bytes, lines: list[bytes]) -> bool:
+    """True if a stripped NDJSON line still holds a CR (a CRLF line ending alone does not)."""
+    return b"\r" in body and any(b"\r" in line for line in lines)
 
 
 def _probe_one(raw: bytes, probe: msgspec.json.Decoder) -> Any:

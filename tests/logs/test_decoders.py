@@ -71,6 +71,22 @@ def test_bad_array_elements_are_skipped():
         assert bad == [2, 4], chunk
 
 
+@pytest.mark.parametrize("data, lines", [
+    (b'[\x00}, {"a":2}]', [None, {"a": 2}]),
+    (b'[{"a":1} }, {"a":2}]', [{"a": 1}, None, {"a": 2}]),
+    (b'[{"a":1}, }}, {"a":2}]', [{"a": 1}, None, None, {"a": 2}]),
+    (b'[{"a":1}}{"a":2}]', [{"a": 1}, None, None]),
+])
+def test_stray_closing_braces_are_bad_elements_not_a_hang(data, lines):
+    """A '}' where an element or a comma should be was found again at the same place by the
+    scan that skips a bad element: the decoder looped forever on such a file (found by
+    fuzzing). It is now part of the bad element (None: a Bad entry)."""
+    for chunk in (1, 4, 1000):
+        out = decode(data, "x.json", chunk=chunk, decoder="json_array")
+        assert [o.value if isinstance(o, Item) else None for o in out] == lines, chunk
+        assert [o.line for o in out] == list(range(1, len(lines) + 1)), chunk
+
+
 def test_truncated_array_reports_a_bad_line_and_keeps_the_rest():
     out = decode(b'[{"a":1},{"a":2},{"a"', "x.json")
     assert [o.value for o in out if isinstance(o, Item)] == [{"a": 1}, {"a": 2}]

@@ -205,6 +205,14 @@ def scan_value_end(text: str, i: int) -> int | None:
     return None
 
 
+def _past_bad(buf: str, end: int | None) -> int:
+    """Where decoding goes on after a bad element that ``scan_value_end`` ended at ``end``: a
+    stray ``}`` there belongs to the bad element (else the scan would find it again and again)."""
+    if end is None:
+        return len(buf)
+    return end + 1 if buf[end] == "}" else end
+
+
 class JsonArrayDecoder(Decoder):
     """One top-level JSON array, element by element (see the module docstring)."""
 
@@ -298,7 +306,7 @@ class JsonArrayDecoder(Decoder):
                     return out
                 self._n += 1
                 out.append(Bad(self._n, "expected ',' or ']' between array elements"))
-                self._pos = len(buf) if end is None else end
+                self._pos = _past_bad(buf, end)
                 continue
             # state == "value"
             if c == "]" and self._n == 0:
@@ -320,7 +328,7 @@ class JsonArrayDecoder(Decoder):
                     return out
                 self._n += 1
                 out.append(Bad(self._n, f"invalid JSON: {e.msg}"))
-                self._pos, self._state = (len(buf) if stop is None else stop), "comma"
+                self._pos, self._state = _past_bad(buf, stop), "comma"
                 continue
             if end >= len(buf) and not final and isinstance(value, (int, float)):
                 # a number at the end of the buffer may continue in the next chunk

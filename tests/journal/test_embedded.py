@@ -156,6 +156,48 @@ async def test_torn_tail_is_truncated_on_open(tmp_path, damage):
     await j.aclose()
 
 
+@pytest.mark.parametrize("damage", ["flipped_byte", "garbage"])
+async def test_damage_before_an_empty_tail_segment_is_corruption(tmp_path, damage, caplog):
+    """A crash can leave the last segment empty (created, its first frames never written); it
+    is dropped. The segment before it was complete and synced before it was created, so damage
+    at its end is not a torn tail but lost acknowledged data: JournalCorrupt, not a silent cut
+    (found by fuzzing the journal's files)."""
+    j = await opened(tmp_path, segment_bytes=1024)
+    for i in range(40):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    *_, before, last = segments(tmp_path)
+    os.truncate(last, 0)
+    if damage == "garbage":
+        before.write_bytes(before.read_bytes() + b"\x01" * 20)
+    else:
+        data = bytearray(before.read_bytes())
+        data[frames(before)[-1][0] + HDR.size + 2] ^= 0x40
+        before.write_bytes(bytes(data))
+    size = before.stat().st_size
+    with pytest.raises(JournalCorrupt, match=before.name):
+        await opened(tmp_path, segment_bytes=1024)
+    assert before.stat().st_size == size  # nothing was cut
+
+
+async def test_an_empty_tail_segment_is_dropped_and_its_offsets_not_reused(tmp_path, caplog):
+    j = await opened(tmp_path, segment_bytes=1024)
+    for i in range(40):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    *_, before, last = segments(tmp_path)
+    first = int(last.stem)
+    os.truncate(last, 0)
+    size = before.stat().st_size
+    j = await opened(tmp_path, segment_bytes=1024)
+    part = j.writer()
+    assert not last.exists() and before.stat().st_size == size
+    assert [e.data for e in await read_all(part)] == [item(i) for i in range(first - 1)]
+    assert await part.append([b"after"]) == (first, first)
+    assert "empty segment" in caplog.text and "cursors are ahead" not in caplog.text
+    await j.aclose()
+
+
 async def test_damage_in_a_middle_segment_is_corruption(tmp_path):
     j = await opened(tmp_path, segment_bytes=1024)
     for i in range(60):

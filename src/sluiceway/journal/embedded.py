@@ -44,7 +44,8 @@ Invariants
    segment that were never acknowledged. Opening the writer scans the last segment and truncates
    it (then fsyncs) at the first frame that is short, has an impossible length or fails its crc,
    unless everything from there to the end of the file is zeros (space written ahead: kept);
-   a tail segment left empty is deleted. Anything else - damage in a segment that is not last, a
+   a tail segment left empty is deleted, and the segment before it, complete by rule 2, must
+   then end with a good frame (damage there raises ``JournalCorrupt``). Anything else - damage in a segment that is not last, a
    frame with a good crc but the wrong offset - raises ``JournalCorrupt``: acknowledged data is
    never dropped silently. Segments that are not last are checked cheaply on open (their first
    frame) and fully when first read (crc of every frame); a process remembers per segment how
@@ -362,7 +363,12 @@ class EmbeddedPartition(Partition):
                 seg.close()
                 raise JournalCorrupt(f"{seg.path}: frame at byte {seg.size} has the wrong offset")
             seg.zeroed = size
-            if seg.size < size and not _all_zeros(seg.fd, seg.size, size):  # zeros: preallocated
+            damaged = seg.size < size and not _all_zeros(seg.fd, seg.size, size)  # zeros: preallocated
+            if damaged and floor > 1:  # a segment after it was started: this one was complete (rule 2)
+                seg.close()
+                raise JournalCorrupt(f"{seg.path}: damaged frame at byte {seg.size} (offset {seg.next_off}), "
+                                     "in a segment that was complete before the next one was started")
+            if damaged:
                 log.warning("journal %s: truncating torn tail of %s at byte %d (%d bytes)",
                             self.name, seg.path.name, seg.size, size - seg.size)
                 os.ftruncate(seg.fd, seg.size)
@@ -373,6 +379,7 @@ class EmbeddedPartition(Partition):
                 tail = seg
                 break
             seg.close()  # an empty tail segment holds nothing acknowledged
+            log.warning("journal %s: removing %s, an empty segment left by a crash", self.name, seg.path.name)
             floor = max(floor, seg.first)
             os.unlink(seg.path)
             if sync:
@@ -396,8 +403,12 @@ class EmbeddedPartition(Partition):
         self._next = max(self._last + 1, hi + 1, floor)
         self._roll = tail is None or self._next != self._last + 1
         if tail is not None and self._next != self._last + 1:
-            log.warning("journal %s: cursors are ahead of the tail (%d > %d); continuing at %d",
-                        self.name, hi, self._last, self._next)
+            if hi + 1 == self._next:
+                log.warning("journal %s: cursors are ahead of the tail (%d > %d); continuing at %d",
+                            self.name, hi, self._last, self._next)
+            else:  # offsets of a removed empty segment are not reused either (rule 7)
+                log.warning("journal %s: continuing at %d, where the removed empty segment began",
+                            self.name, self._next)
 
     def _check_head(self, seg: _Segment) -> None:
         """Cheap open-time check of a segment that is not last: its first frame."""

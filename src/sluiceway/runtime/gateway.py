@@ -80,6 +80,17 @@ class Gateway:
         self.metrics_dir = config.data_dir / "metrics" if role != "all" else None
 
     async def open(self) -> None:
+        """Open the store, the journal and (by role) delivery, sources and background tasks.
+        If any of it fails, what was opened is closed again before the error propagates: a
+        store's connection thread left running would keep the process from exiting."""
+        try:
+            await self._open()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.aclose(drain=False)
+            raise
+
+    async def _open(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if self.role in ("all", "delivery"):
             self.acquire_lock()

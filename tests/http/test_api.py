@@ -319,6 +319,33 @@ async def test_unknown_route_and_method_are_json(gw):
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize("method, path", [("GET", "/nope"), ("DELETE", "/v1/streams/u/events"),
+                                          ("GET", "/v1/streams/u/events"), ("GET", "/health"),
+                                          ("GET", "/v1/logs/"), ("PATCH", "/v1/admin/sources//")])
+async def test_a_query_string_that_is_not_utf8_is_no_500(gw, method, path):
+    """HTTP servers pass the query string's raw bytes: the 404 answer read the path from the
+    request's URL, and Starlette's trailing-slash redirect built one, which decodes the query
+    string as UTF-8: both answered 500 (found by fuzzing)."""
+    from sluiceway.http.app import create_app
+
+    gateway, client, _ = gw
+    app = create_app(gateway, manage_lifecycle=False)
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    token = client.headers["Authorization"].encode()
+    await app({"type": "http", "http_version": "1.1", "method": method, "path": path, "raw_path": path.encode(),
+               "query_string": b"limit=1&x=\xaf\xff", "root_path": "", "scheme": "http",
+               "headers": [(b"host", b"t"), (b"authorization", token)], "client": ("127.0.0.1", 1),
+               "server": ("127.0.0.1", 2)}, receive, send)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] < 500, sent
+
+
 async def test_metrics_merge_other_processes_snapshots(tmp_path):
     from sluiceway.telemetry.metrics import Metrics
 

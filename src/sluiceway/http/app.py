@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -70,11 +71,11 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         detail = exc.detail
         if exc.status_code == 404:
-            detail = f"no route for {request.method} {request.url.path}; see /docs"
+            detail = f"no route for {request.method} {request.scope['path']}; see /docs"
         return ORJSONResponse({"error": code, "detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", path=request.url.path)
+        log.exception("unhandled error", path=request.scope.get("path"))
         return ORJSONResponse({"error": "internal_error", "detail": "an internal error occurred; see the server log"},
                               status_code=500)
 
@@ -196,4 +197,13 @@ class FastPath:
                     scope["path_params"] = {"stream": stream}
                     await self.ingest(scope, receive, send)
                     return
+        query = scope.get("query_string")
+        if query and not query.isascii():
+            # Servers pass the query string's bytes as sent; Starlette decodes them as UTF-8 in
+            # places (its URL, the trailing-slash redirect) and raised on other bytes (a 500).
+            # Percent-encoded, they read as a well-behaved client would have sent them.
+            scope = {**scope, "query_string": _NON_ASCII.sub(lambda m: b"%%%02X" % m[0][0], query)}
         await self.app(scope, receive, send)
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")

@@ -22,6 +22,7 @@ from sluiceway.telemetry.logging import get_logger
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from sluiceway.http.protocol import Direct
     from sluiceway.runtime.gateway import Gateway
 
 log = get_logger("sluiceway.http")
@@ -174,6 +175,22 @@ class FastPath:
         self.exact = exact or {}
         self.patterns = patterns or []
         self.state = app.state
+
+    def direct(self, scope: dict[str, Any]) -> "Direct | None":
+        """The handler ``http.protocol`` may run without an ASGI task (a POST of events)."""
+        path: str = scope["path"]
+        if path.startswith(self.PREFIX) and path.endswith(self.SUFFIX) and (scope["method"], path) not in self.exact:
+            stream = path[len(self.PREFIX):-len(self.SUFFIX)]
+            if stream and "/" not in stream and not self._pattern_matches(scope["method"], path):
+                post = self.ingest.post_direct
+                return lambda scope, body, respond: post(scope, stream, body, respond)
+        return None
+
+    def _pattern_matches(self, method: str, path: str) -> bool:
+        if not self.patterns:
+            return False
+        parts = path.split("/")
+        return any(pattern.match(method, parts) is not None for pattern in self.patterns)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":

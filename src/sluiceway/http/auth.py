@@ -39,23 +39,30 @@ class Authenticator:
         self._lookups: dict[str, asyncio.Task] = {}  # secret -> the lookup in flight
 
     async def token(self, authorization: str | None) -> "TokenInfo":
-        if not authorization:
-            raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
-        scheme, _, secret = authorization.partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret:
-            raise Unauthorized("Authorization must be 'Bearer <token>'")
-        hit = self._cache.get(secret)
-        left = hit[0] - monotonic() if hit is not None else 0.0
-        if left > 0:
-            info = hit[1]  # type: ignore[index]
-            if left < self.refresh_ahead and secret not in self._lookups:
-                self._lookup(secret).add_done_callback(_log_refresh_error)
-        else:
-            info = await asyncio.shield(self._lookup(secret))
+        secret = _secret(authorization)
+        hit = self._live(secret)
+        info = hit[1] if hit is not None else await asyncio.shield(self._lookup(secret))
         if info is None:
             raise Unauthorized("invalid or revoked token")
         return info
+
+    def cached(self, authorization: str | None) -> "TokenInfo | None":
+        """The token when its cache entry is live and valid, without waiting; None when
+        answering takes a lookup (or the answer is a 401, which ``token`` gives)."""
+        hit = self._live(_secret(authorization))
+        return hit[1] if hit is not None else None
+
+    def _live(self, secret: str) -> "tuple[float, TokenInfo | None] | None":
+        """The live cache entry of ``secret`` (starting its refresh near its end), else None."""
+        hit = self._cache.get(secret)
+        if hit is None:
+            return None
+        left = hit[0] - monotonic()
+        if left <= 0:
+            return None
+        if left < self.refresh_ahead and secret not in self._lookups:
+            self._lookup(secret).add_done_callback(_log_refresh_error)
+        return hit
 
     def _lookup(self, secret: str) -> asyncio.Task:
         """The lookup of ``secret`` in flight, else a new one (its answer is cached)."""
@@ -86,6 +93,16 @@ class Authenticator:
         info = await self.token(authorization)
         check(info, scope, tenant)
         return info
+
+
+def _secret(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("missing Authorization header; send 'Authorization: Bearer <token>'")
+    scheme, _, secret = authorization.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise Unauthorized("Authorization must be 'Bearer <token>'")
+    return secret
 
 
 def requested_tenant(headers: Mapping[bytes, bytes], query: Mapping[str, str] | None, default: str) -> str:

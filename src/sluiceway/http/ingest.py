@@ -9,23 +9,32 @@ and only then is 202 sent.
 from __future__ import annotations
 
 from datetime import datetime
+from time import perf_counter
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import msgspec
 import orjson
 import uuid_utils
 
-from sluiceway.errors import BadRequest, MethodNotAllowed, NotFound
+from sluiceway.errors import BadRequest, HTTPError, MethodNotAllowed, NotFound
 from sluiceway.http.auth import check, requested_tenant
 from sluiceway.http.body import check_media_type, content_length, decode_content, media_type, parse_events_raw, read_body
-from sluiceway.http.endpoint import run_endpoint
+from sluiceway.http.endpoint import INTERNAL_ERROR, run_endpoint
+from sluiceway.http.endpoint import request_id as request_id_of
 from sluiceway.http.params import is_uuid, limit_param, query_params, time_param
-from sluiceway.http.responses import send_json
+from sluiceway.http.responses import error_body, send_json
 from sluiceway.record import DEPTH_BYTES, MAX_DEPTH, dumps_exact, now_rfc3339, parse_time, too_deep, valid_name
+from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sluiceway.runtime.gateway import Gateway
+    from sluiceway.store import TokenInfo
+
+log = get_logger("sluiceway.http")
+Respond = Callable[[int, bytes, "dict[str, str] | None"], None]  # status, JSON body, extra headers
 
 _dumps = orjson.dumps
 _uuid7 = uuid_utils.uuid7
@@ -134,6 +143,11 @@ def encode_events(events: list[tuple[Any, bytes | None]], *, tenant: str, stream
     return out
 
 
+def _authorization(headers: dict[bytes, bytes]) -> str | None:
+    auth = headers.get(b"authorization")
+    return auth.decode("latin-1") if auth else None
+
+
 def _too_deep(i: int) -> BadRequest:
     return BadRequest(f"event {i} nests objects and arrays more than {MAX_DEPTH} levels deep")
 
@@ -173,33 +187,86 @@ class StreamEvents:
         return requested_tenant(headers, query, default)
 
     async def ingest(self, scope, headers, receive, send, stream, request_id) -> tuple[int, str]:
-        gw = self.gw
         self._stream(stream)
-        auth = headers.get(b"authorization")
-        token = await gw.auth.token(auth.decode("latin-1") if auth else None)
+        token = await self.gw.auth.token(_authorization(headers))
+        tenant, ndjson = self._admit(scope, headers, token)
+        body = await read_body(receive, self.gw.max_body_bytes, content_length(headers))
+        items, idem_key = self._records(headers, body, ndjson, tenant, stream)
+        del body  # keep only what is needed while waiting for the fsync
+        if idem_key is not None:
+            return await self.gw.idempotent(tenant, idem_key, send,
+                                            lambda: self._commit(items, stream, request_id)), tenant
+        status, payload = await self._commit(items, stream, request_id)
+        await send_json(send, status, payload)
+        return status, tenant
+
+    def post_direct(self, scope: dict[str, Any], stream: str, body: bytes, respond: Respond) -> bool:
+        """The POST of a body already read, for ``http.protocol``: when nothing but the journal
+        has to be waited for (the token is in the cache, no Idempotency-Key) and nothing is
+        wrong, queue the records and ``respond`` once they are durable; True. Otherwise False
+        and nothing done: the ASGI way (``ingest``) then does it all again and answers."""
+        started = perf_counter()
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        if b"idempotency-key" in headers:
+            return False
+        gw = self.gw
+        try:
+            self._stream(stream)
+            token = gw.auth.cached(_authorization(headers))
+            if token is None:
+                return False
+            tenant, ndjson = self._admit(scope, headers, token)
+            if len(body) > gw.max_body_bytes:
+                return False
+            items = self._records(headers, body, ndjson, tenant, stream)[0]
+        except Exception:  # noqa: BLE001 - the ASGI way answers it
+            return False
+        rid = request_id_of(headers)
+        n = len(items)
+
+        def answer(status: int, payload: bytes, extra: "dict[str, str] | None" = None) -> None:
+            respond(status, payload, extra)
+            gw.observe_request(ROUTE, "POST", status, started, request_id=rid, tenant=tenant, stream=stream)
+
+        def durable(fut: "asyncio.Future[tuple[int, int]]") -> None:
+            try:
+                gw.accepted(fut, n, stream)
+            except HTTPError as e:
+                answer(e.status, error_body(e), e.headers)
+            except BaseException:  # noqa: BLE001 - the journal settles every future it is given
+                log.exception("unhandled error", path=scope.get("path"), request_id=rid)
+                answer(500, INTERNAL_ERROR)
+            else:
+                answer(202, _dumps({"request_id": rid, "accepted": n}))
+
+        try:
+            fut = gw.accept_soon(items)
+        except HTTPError as e:  # the journal is full (counted as rejected once, here)
+            answer(e.status, error_body(e), e.headers)
+            return True
+        fut.add_done_callback(durable)
+        return True
+
+    def _admit(self, scope: dict[str, Any], headers: dict[bytes, bytes], token: "TokenInfo") -> tuple[str, bool]:
+        """The tenant the request writes for (403 unless the token may) and whether the body
+        is NDJSON (415 for a type that is not JSON)."""
         tenant = self._tenant(headers, scope, token.tenant)
         check(token, "ingest", tenant)
-        ndjson = check_media_type(media_type((headers.get(b"content-type") or b"").decode("latin-1")))
-        limit = gw.max_body_bytes
-        body = await read_body(receive, limit, content_length(headers))
+        return tenant, check_media_type(media_type((headers.get(b"content-type") or b"").decode("latin-1")))
+
+    def _records(self, headers: dict[bytes, bytes], body: bytes, ndjson: bool, tenant: str,
+                 stream: str) -> tuple[list[bytes], str | None]:
+        """The body (decoded per Content-Encoding) as encoded Records, and the Idempotency-Key."""
         enc = headers.get(b"content-encoding")
         if enc:
-            body = decode_content(body, enc.decode("latin-1"), limit)
+            body = decode_content(body, enc.decode("latin-1"), self.gw.max_body_bytes)
         idem = headers.get(b"idempotency-key")
         idem_key = idem.decode("latin-1") if idem else None
         if idem_key is not None and not 0 < len(idem_key) <= 255:
             raise BadRequest("Idempotency-Key must be 1 to 255 characters")
         events = parse_events_raw(body, ndjson, _EVENT_TIME)
-        del body  # keep only what is needed while waiting for the fsync
-        items = encode_events(events, tenant=tenant, stream=stream, source="http",
-                              received_at=now_rfc3339(), idempotency_key=idem_key)
-        del events
-        if idem_key is not None:
-            return await gw.idempotent(tenant, idem_key, send,
-                                       lambda: self._commit(items, stream, request_id)), tenant
-        status, payload = await self._commit(items, stream, request_id)
-        await send_json(send, status, payload)
-        return status, tenant
+        return encode_events(events, tenant=tenant, stream=stream, source="http",
+                             received_at=now_rfc3339(), idempotency_key=idem_key), idem_key
 
     async def _commit(self, items: list[bytes], stream: str, request_id: str) -> tuple[int, bytes]:
         await self.gw.accept(items, stream)
@@ -208,9 +275,7 @@ class StreamEvents:
     async def query(self, scope, headers, send, stream) -> tuple[int, str]:
         gw = self.gw
         self._stream(stream)
-        auth = headers.get(b"authorization")
-        auth_s = auth.decode("latin-1") if auth else None
-        token = await gw.auth.token(auth_s)
+        token = await gw.auth.token(_authorization(headers))
         tenant = self._tenant(headers, scope, token.tenant)
         check(token, "read", tenant)
         q = query_params(scope.get("query_string", b"").decode("latin-1"))

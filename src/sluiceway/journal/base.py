@@ -24,6 +24,7 @@ Contract every implementation keeps:
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,6 +57,12 @@ class Partition(abc.ABC):
     @abc.abstractmethod
     async def append(self, items: Sequence[bytes]) -> tuple[int, int]:
         """Append ``items`` durably; return (first_offset, last_offset). Raises JournalFull."""
+
+    def append_soon(self, items: Sequence[bytes]) -> "asyncio.Future[tuple[int, int]]":
+        """``append`` without waiting: the future of its result (for callers that cannot
+        await, such as the HTTP protocol's direct path). The embedded journal raises
+        JournalFull at once; here it is the future's exception."""
+        return asyncio.ensure_future(self.append(items))
 
     @abc.abstractmethod
     async def read(self, after: int, max_count: int, max_bytes: int) -> list[Entry]:

@@ -549,12 +549,17 @@ class EmbeddedPartition(Partition):
         return None
 
     async def append(self, items: Sequence[bytes]) -> tuple[int, int]:
+        return await self.append_soon(items)
+
+    def append_soon(self, items: Sequence[bytes]) -> "asyncio.Future[tuple[int, int]]":
         if not self._own:
             raise JournalError(f"journal partition {self.name} is read-only in this process")
         if self._closing or self._task is None:
             raise JournalError(f"journal partition {self.name} is closed")
         if not items:
-            return self._next, self._next - 1
+            fut = self._loop.create_future()
+            fut.set_result((self._next, self._next - 1))
+            return fut
         nbytes = sum(map(len, items)) + HDR * len(items)
         if self._over(nbytes):
             raise JournalFull(
@@ -565,7 +570,7 @@ class EmbeddedPartition(Partition):
         self._queue.append((items, fut, nbytes))
         self._queued += nbytes
         self._wake.set()
-        return await fut
+        return fut
 
     async def _run(self) -> None:
         try:

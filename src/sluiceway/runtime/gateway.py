@@ -171,19 +171,42 @@ class Gateway:
 
     async def accept(self, items: list[bytes], stream: str) -> tuple[int, int]:
         """Append encoded records durably (returns after the fsync) and count them; 503 if the
-        journal is full or its write failed (nothing is stored then). Returns the journal offsets of the first and last item (in ``partition_name``)."""
+        journal is full or its write failed (nothing is stored then). Returns the journal
+        offsets of the first and last item (in ``partition_name``)."""
+        fut = self.accept_soon(items)
         try:
-            span = await self._writer.append(items)
-        except JournalFull as e:
-            self.metrics.events_rejected.labels(reason="journal_full").inc(len(items))
-            raise Unavailable(str(e), retry_after=e.retry_after, code="journal_full") from None
-        except JournalError as e:  # the write or sync failed (disk full, I/O error): nothing was stored
-            self.metrics.events_rejected.labels(reason="journal_error").inc(len(items))
-            log.error("journal append failed", error=str(e), events=len(items))
-            raise Unavailable(f"cannot store the events now ({e}); retry later", retry_after=JOURNAL_ERROR_RETRY,
-                              code="journal_unavailable") from None
-        self.metrics.accepted(stream, len(items))
-        return span
+            await fut
+        except JournalError:
+            pass  # accepted() raises it as a 503
+        return self.accepted(fut, len(items), stream)
+
+    def accept_soon(self, items: list[bytes]) -> "asyncio.Future[tuple[int, int]]":
+        """``accept`` in two steps, for callers that cannot await: this queues the records
+        (503 at once if the journal is full); once the future is done, ``accepted`` gives
+        the span or raises the 503."""
+        try:
+            return self._writer.append_soon(items)
+        except JournalError as e:
+            raise self._refused(e, len(items)) from None
+
+    def accepted(self, fut: "asyncio.Future[tuple[int, int]]", n: int, stream: str) -> tuple[int, int]:
+        exc = fut.exception()
+        if exc is not None:
+            if isinstance(exc, JournalError):
+                raise self._refused(exc, n) from None
+            raise exc
+        self.metrics.accepted(stream, n)
+        return fut.result()
+
+    def _refused(self, e: JournalError, n: int) -> Unavailable:
+        if isinstance(e, JournalFull):
+            self.metrics.events_rejected.labels(reason="journal_full").inc(n)
+            return Unavailable(str(e), retry_after=e.retry_after, code="journal_full")
+        # the write or sync failed (disk full, I/O error): nothing was stored
+        self.metrics.events_rejected.labels(reason="journal_error").inc(n)
+        log.error("journal append failed", error=str(e), events=n)
+        return Unavailable(f"cannot store the events now ({e}); retry later", retry_after=JOURNAL_ERROR_RETRY,
+                           code="journal_unavailable")
 
     @property
     def partition_name(self) -> str:

@@ -67,6 +67,7 @@ def run(config: "Config", index: int, sock: socket.socket, store: "LiteStore") -
     import uvicorn
 
     from sluiceway.http.app import create_app
+    from sluiceway.http.protocol import protocol_class
     from sluiceway.runtime.gateway import Gateway
     from sluiceway.telemetry.logging import configure_logging
 
@@ -85,8 +86,9 @@ def run(config: "Config", index: int, sock: socket.socket, store: "LiteStore") -
     gateway = Gateway(config, role="http", worker_index=index, store=store)
     # proxy_headers off: nothing here reads the client address, so rewriting it from
     # X-Forwarded-For would be work on every request for nothing.
+    app = create_app(gateway)
     server = Server(uvicorn.Config(
-        create_app(gateway), loop="uvloop" if sys.platform != "win32" else "asyncio", http="httptools",
+        app, loop="uvloop" if sys.platform != "win32" else "asyncio", http=protocol_class(app.direct),
         lifespan="on", access_log=False, log_level="warning", server_header=False, proxy_headers=False,
         timeout_graceful_shutdown=max(1, int(config.server.shutdown_timeout)),
     ))

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.asyncio
 class Served:
     def __init__(self, gw: Gateway, app, server: uvicorn.Server, port: int, token: str):
         self.gw, self.app, self.server, self.port, self.token = gw, app, server, port, token
-        self.direct: list[bool] = []  # what post_direct answered, per call
+        self.direct: list[bool] = []  # per request a route saw: whether it was answered directly
 
     async def connect(self):
         return await asyncio.open_connection("127.0.0.1", self.port)
@@ -63,14 +63,22 @@ async def served(tmp_path, **tree):
         await eventually(lambda: asyncio.sleep(0, server.started))
         _, token = await gw.store.create_token("acme", ["ingest", "read"])
         s = Served(gw, app, server, port, token)
-        post_direct = app.ingest.post_direct
+        def spy(route):  # s.direct: False when the route declines, else what its handler answered
+            def at_headers(*args):
+                handler = route(*args)
+                if handler is None:
+                    s.direct.append(False)
+                    return None
 
-        def spy(*args):
-            handled = post_direct(*args)
-            s.direct.append(handled)
-            return handled
+                def with_body(*args):
+                    handled = handler(*args)
+                    s.direct.append(handled)
+                    return handled
+                return with_body
+            return at_headers
 
-        app.ingest.post_direct = spy
+        app.ingest.direct = spy(app.ingest.direct)
+        app.direct_exact = {key: spy(route) for key, route in app.direct_exact.items()}
         yield s
     finally:
         server.should_exit = True
@@ -243,3 +251,30 @@ async def test_a_client_that_leaves_before_the_sync_does_not_break_the_server(tm
         monkeypatch.undo()
         [(status, _, _)] = await exchange(s, s.post(b"{}"))
         assert status == 202
+
+
+async def test_lightfile6_reports_take_the_direct_way(tmp_path):
+    async with served(tmp_path, sources=[{"type": "lightfile6"}]) as s:
+        def put(path, body, user="alice", **headers):
+            return s.post(body, path=path, headers={"USER_TOKEN": user, "Authorization": None, **headers}).replace(
+                b"POST ", b"PUT ", 1)
+
+        chunked = (b"PUT /usage HTTP/1.1\r\nHost: t\r\nUSER_TOKEN: bob\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"7\r\n{\"b\":2}\r\n0\r\n\r\n")
+        answers = await exchange(s, put("/usage", b'{"a":1}', **{"X-Request-Id": "r1"}), chunked,
+                                 put("/error", b'{"e":1}'), put("/usage", b"{}", user=""), put("/error", b"{nope"))
+        assert [a[0] for a in answers] == [204, 204, 204, 401, 400]
+        assert s.direct == [True, True, False, False]  # the chunked one never asked
+        direct, asgi = answers[0][1], answers[1][1]
+        assert direct.keys() == asgi.keys() and "content-length" not in direct and direct["x-request-id"] == "r1"
+        assert answers[0][2] == answers[1][2] == b""
+        assert orjson.loads(answers[3][2])["message"] == "USER_TOKEN header is required"
+        assert "message" in orjson.loads(answers[4][2])
+        _, reader_token = await s.gw.store.create_token("default", ["read"])
+
+        async def stored():
+            _, _, body = (await exchange(s, f"GET /v1/streams/usage/events HTTP/1.1\r\nHost: t\r\n"
+                                            f"Authorization: Bearer {reader_token}\r\n\r\n".encode()))[0]
+            return [(e["payload"]["user"], e["payload"]["report"]) for e in orjson.loads(body)["events"]]
+
+        assert await eventually(lambda: _len_is(stored, 2)) == [("alice", {"a": 1}), ("bob", {"b": 2})]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from sluiceway.http.protocol import Direct
+    from sluiceway.http.protocol import Route as DirectRoute
     from sluiceway.runtime.gateway import Gateway
 
 log = get_logger("sluiceway.http")
@@ -92,9 +93,12 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
 
     # Source routes come first: a receiver may answer a core path (e.g. /health) its own way.
     exact: dict[tuple[str, str], Any] = {}
+    direct: dict[tuple[str, str], DirectRoute] = {}
     patterns: list[Pattern] = []
     by_path: dict[str, dict[str, Any]] = {}
     for source in gateway.sources:
+        for method, path, route in source.direct_routes():
+            direct[(method, path)] = route
         for method, path, endpoint in source.routes():
             if "{" not in path:
                 exact[(method, path)] = endpoint
@@ -119,7 +123,7 @@ def create_app(gateway: "Gateway", manage_lifecycle: bool = True) -> "FastPath":
         exception_handlers={HTTPError: http_error, StarletteHTTPException: starlette_error, Exception: server_error},
     )
     app.state.gateway = gateway
-    return FastPath(app, ingest, exact, patterns)
+    return FastPath(app, ingest, exact, patterns, direct)
 
 
 class _Methods:
@@ -169,21 +173,25 @@ class FastPath:
     PREFIX, SUFFIX = "/v1/streams/", "/events"
 
     def __init__(self, app: Starlette, ingest: StreamEvents, exact: dict[tuple[str, str], Any] | None = None,
-                 patterns: list[Pattern] | None = None):
+                 patterns: list[Pattern] | None = None, direct: "dict[tuple[str, str], DirectRoute] | None" = None):
         self.app = app
+        self.direct_exact = direct or {}
         self.ingest = ingest
         self.exact = exact or {}
         self.patterns = patterns or []
         self.state = app.state
 
     def direct(self, scope: dict[str, Any]) -> "Direct | None":
-        """The handler ``http.protocol`` may run without an ASGI task (a POST of events)."""
+        """``http.protocol``'s route: the direct handler of a request whose headers are in (a
+        POST of events, or a source's ``direct_routes``), or None for the ASGI way."""
         path: str = scope["path"]
+        route = self.direct_exact.get((scope["method"], path))
+        if route is not None:
+            return route(scope)
         if path.startswith(self.PREFIX) and path.endswith(self.SUFFIX) and (scope["method"], path) not in self.exact:
             stream = path[len(self.PREFIX):-len(self.SUFFIX)]
             if stream and "/" not in stream and not self._pattern_matches(scope["method"], path):
-                post = self.ingest.post_direct
-                return lambda scope, body, respond: post(scope, stream, body, respond)
+                return self.ingest.direct(scope, stream)
         return None
 
     def _pattern_matches(self, method: str, path: str) -> bool:

@@ -11,6 +11,7 @@ bug: logged with its traceback and answered 500.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import uuid_utils
@@ -22,6 +23,9 @@ from sluiceway.store.lite import unavailable_reason
 from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from sluiceway.http.protocol import Respond
     from sluiceway.runtime.gateway import Gateway
 
 log = get_logger("sluiceway.http")
@@ -66,3 +70,35 @@ async def run_endpoint(gw: "Gateway", route: str, scope: dict[str, Any], send: A
             pass
     finally:
         gw.observe_request(route, scope["method"], status, started, request_id=rid, tenant=tenant, stream=stream)
+
+
+def answer_when_durable(gw: "Gateway", items: list[bytes], stream: str, respond: "Respond",
+                        success: tuple[int, bytes, Mapping[str, str] | None], *, route: str, method: str,
+                        started: float, request_id: str, tenant: str,
+                        render_error: Callable[[HTTPError], bytes] = error_body) -> None:
+    """The end of a direct handler (``http.protocol``): queue ``items`` to the journal and
+    ``respond`` with ``success`` once they are durable (a 503 if the journal cannot take
+    them), then count and log the request like ``run_endpoint``."""
+    n = len(items)
+
+    def answer(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        respond(status, body, headers)
+        gw.observe_request(route, method, status, started, request_id=request_id, tenant=tenant, stream=stream)
+
+    def durable(fut: "asyncio.Future[tuple[int, int]]") -> None:
+        try:
+            gw.accepted(fut, n, stream)
+        except HTTPError as e:
+            answer(e.status, render_error(e), e.headers)
+        except BaseException:  # noqa: BLE001 - the journal settles every future it is given
+            log.exception("unhandled error", path=route, request_id=request_id)
+            answer(500, INTERNAL_ERROR)
+        else:
+            answer(*success)
+
+    try:
+        fut = gw.accept_soon(items)
+    except HTTPError as e:  # the journal is full (counted as rejected once, here)
+        answer(e.status, render_error(e), e.headers)
+        return
+    fut.add_done_callback(durable)

@@ -11,30 +11,25 @@ from __future__ import annotations
 from datetime import datetime
 from time import perf_counter
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
 import uuid_utils
 
-from sluiceway.errors import BadRequest, HTTPError, MethodNotAllowed, NotFound
+from sluiceway.errors import BadRequest, MethodNotAllowed, NotFound
 from sluiceway.http.auth import check, requested_tenant
 from sluiceway.http.body import check_media_type, content_length, decode_content, media_type, parse_events_raw, read_body
-from sluiceway.http.endpoint import INTERNAL_ERROR, run_endpoint
+from sluiceway.http.endpoint import answer_when_durable, run_endpoint
 from sluiceway.http.endpoint import request_id as request_id_of
 from sluiceway.http.params import is_uuid, limit_param, query_params, time_param
-from sluiceway.http.responses import error_body, send_json
+from sluiceway.http.responses import send_json
 from sluiceway.record import DEPTH_BYTES, MAX_DEPTH, dumps_exact, now_rfc3339, parse_time, too_deep, valid_name
-from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
-    import asyncio
-
+    from sluiceway.http.protocol import Direct, Respond
     from sluiceway.runtime.gateway import Gateway
     from sluiceway.store import TokenInfo
-
-log = get_logger("sluiceway.http")
-Respond = Callable[[int, bytes, "dict[str, str] | None"], None]  # status, JSON body, extra headers
 
 _dumps = orjson.dumps
 _uuid7 = uuid_utils.uuid7
@@ -200,52 +195,39 @@ class StreamEvents:
         await send_json(send, status, payload)
         return status, tenant
 
-    def post_direct(self, scope: dict[str, Any], stream: str, body: bytes, respond: Respond) -> bool:
-        """The POST of a body already read, for ``http.protocol``: when nothing but the journal
-        has to be waited for (the token is in the cache, no Idempotency-Key) and nothing is
-        wrong, queue the records and ``respond`` once they are durable; True. Otherwise False
-        and nothing done: the ASGI way (``ingest``) then does it all again and answers."""
+    def direct(self, scope: dict[str, Any], stream: str) -> "Direct | None":
+        """The POST for ``http.protocol``, at the end of its headers: when nothing but the
+        journal will have to be waited for (the token is in the cache, no Idempotency-Key) and
+        the headers are right, the handler of its body, which queues the records and answers
+        once they are durable (True), or leaves a body it cannot take to the ASGI way (False:
+        ``ingest`` then does it all again and answers). None: the ASGI way from the start."""
         started = perf_counter()
         headers: dict[bytes, bytes] = dict(scope["headers"])
         if b"idempotency-key" in headers:
-            return False
+            return None
         gw = self.gw
         try:
             self._stream(stream)
             token = gw.auth.cached(_authorization(headers))
             if token is None:
-                return False
+                return None
             tenant, ndjson = self._admit(scope, headers, token)
+        except Exception:  # noqa: BLE001 - the ASGI way answers it
+            return None
+
+        def with_body(body: bytes, respond: "Respond") -> bool:
             if len(body) > gw.max_body_bytes:
                 return False
-            items = self._records(headers, body, ndjson, tenant, stream)[0]
-        except Exception:  # noqa: BLE001 - the ASGI way answers it
-            return False
-        rid = request_id_of(headers)
-        n = len(items)
-
-        def answer(status: int, payload: bytes, extra: "dict[str, str] | None" = None) -> None:
-            respond(status, payload, extra)
-            gw.observe_request(ROUTE, "POST", status, started, request_id=rid, tenant=tenant, stream=stream)
-
-        def durable(fut: "asyncio.Future[tuple[int, int]]") -> None:
             try:
-                gw.accepted(fut, n, stream)
-            except HTTPError as e:
-                answer(e.status, error_body(e), e.headers)
-            except BaseException:  # noqa: BLE001 - the journal settles every future it is given
-                log.exception("unhandled error", path=scope.get("path"), request_id=rid)
-                answer(500, INTERNAL_ERROR)
-            else:
-                answer(202, _dumps({"request_id": rid, "accepted": n}))
-
-        try:
-            fut = gw.accept_soon(items)
-        except HTTPError as e:  # the journal is full (counted as rejected once, here)
-            answer(e.status, error_body(e), e.headers)
+                items = self._records(headers, body, ndjson, tenant, stream)[0]
+            except Exception:  # noqa: BLE001 - the ASGI way answers it
+                return False
+            rid = request_id_of(headers)
+            answer_when_durable(gw, items, stream, respond, (202, _dumps({"request_id": rid, "accepted": len(items)}), None),
+                                route=ROUTE, method="POST", started=started, request_id=rid, tenant=tenant)
             return True
-        fut.add_done_callback(durable)
-        return True
+
+        return with_body
 
     def _admit(self, scope: dict[str, Any], headers: dict[bytes, bytes], token: "TokenInfo") -> tuple[str, bool]:
         """The tenant the request writes for (403 unless the token may) and whether the body

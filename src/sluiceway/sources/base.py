@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
 from sluiceway.config.types import Name, StrictModel
 
 if TYPE_CHECKING:
+    from sluiceway.http.protocol import Route
     from sluiceway.runtime.gateway import Gateway
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -52,6 +53,12 @@ class Source:
         self.gateway = gateway
 
     def routes(self) -> list[tuple[str, str, ASGIApp]]:
+        return []
+
+    def direct_routes(self) -> list[tuple[str, str, "Route"]]:
+        """(method, exact path, route) of requests that ``http.protocol`` may answer from its
+        callbacks: ``route(scope)`` gives a request's handler once its headers are in (see
+        ``http.protocol``); each path is also in ``routes()``, which answers what it leaves."""
         return []
 
     def openapi_paths(self) -> dict[str, Any]:

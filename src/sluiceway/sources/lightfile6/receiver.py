@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import json
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -24,7 +25,8 @@ import orjson
 
 from sluiceway.errors import BadRequest, HTTPError, Unavailable
 from sluiceway.http.body import content_length, decode_content, read_body
-from sluiceway.http.endpoint import run_endpoint
+from sluiceway.http.endpoint import answer_when_durable, run_endpoint
+from sluiceway.http.endpoint import request_id as request_id_of
 from sluiceway.http.ingest import encode_events, now_rfc3339
 from sluiceway.record import TooDeep, dumps_exact, loads_payload
 from sluiceway.sources.base import ASGIApp, Source
@@ -41,6 +43,7 @@ from sluiceway.sources.lightfile6.openapi import lightfile6_paths
 
 if TYPE_CHECKING:
     from sluiceway.blobs import BlobSpool
+    from sluiceway.http.protocol import Direct, Respond, Route
     from sluiceway.runtime.gateway import Gateway
 
 _dumps = orjson.dumps
@@ -87,30 +90,63 @@ class Lightfile6Receiver(Source):
         await self._report(scope, receive, send, self.config.error_stream)
 
     async def _report(self, scope: dict[str, Any], receive: Any, send: Any, stream: str) -> None:
-        gw = self.gateway
-        cfg = self.config
-
         async def handle(headers: dict[bytes, bytes], request_id: str) -> tuple[int, str | None, str | None]:
             user = check_user(_user_header(headers))
-            limit = cfg.max_report_bytes
-            body = await read_body(receive, limit, content_length(headers))
-            enc = headers.get(b"content-encoding")
-            if enc:
-                body = decode_content(body, enc.decode("latin-1"), limit)
-            report, event = self._parse_report(body)
-            received_at = now_rfc3339()
-            if cfg.raw_lines:
-                payload = report
-            else:
-                payload = b"".join((b'{"user":', _dumps(user), b',"received_at":"', received_at.encode(),
-                                    b'","report":', report, b"}"))
-            items = encode_events([(event, payload)], tenant=self._tenant, stream=stream, source=self.name,
-                                  received_at=received_at, idempotency_key=None)
-            await gw.accept(items, stream)
+            body = await read_body(receive, self.config.max_report_bytes, content_length(headers))
+            await self.gateway.accept(self._report_items(headers, body, user, stream), stream)
             await _send_no_content(send, request_id)
             return 204, self._tenant, stream
 
-        await run_endpoint(gw, scope["path"], scope, send, handle, render_error=render_error)
+        await run_endpoint(self.gateway, scope["path"], scope, send, handle, render_error=render_error)
+
+    def direct_routes(self) -> list[tuple[str, str, Route]]:
+        p = self.config.path_prefix
+        return [("PUT", f"{p}/usage", self._report_route(self.config.usage_stream)),
+                ("PUT", f"{p}/error", self._report_route(self.config.error_stream))]
+
+    def _report_route(self, stream: str) -> Route:
+        """``_report`` for ``http.protocol``: a report whose user is right gets a direct
+        handler; False from it (a problem with the body) leaves the request to ``_report``."""
+        def route(scope: dict[str, Any]) -> Direct | None:
+            started = perf_counter()
+            headers: dict[bytes, bytes] = dict(scope["headers"])
+            try:
+                user = check_user(_user_header(headers))
+            except Exception:  # noqa: BLE001 - the ASGI way answers it
+                return None
+
+            def with_body(body: bytes, respond: Respond) -> bool:
+                if len(body) > self.config.max_report_bytes:
+                    return False
+                try:
+                    items = self._report_items(headers, body, user, stream)
+                except Exception:  # noqa: BLE001 - the ASGI way answers it
+                    return False
+                rid = request_id_of(headers)
+                answer_when_durable(self.gateway, items, stream, respond, (204, b"", {"x-request-id": rid}),
+                                    route=scope["path"], method="PUT", started=started, request_id=rid,
+                                    tenant=self._tenant, render_error=render_error)
+                return True
+
+            return with_body
+
+        return route
+
+    def _report_items(self, headers: dict[bytes, bytes], body: bytes, user: str, stream: str) -> list[bytes]:
+        """A report's body (decoded per Content-Encoding) as its one encoded record."""
+        cfg = self.config
+        enc = headers.get(b"content-encoding")
+        if enc:
+            body = decode_content(body, enc.decode("latin-1"), cfg.max_report_bytes)
+        report, event = self._parse_report(body)
+        received_at = now_rfc3339()
+        if cfg.raw_lines:
+            payload = report
+        else:
+            payload = b"".join((b'{"user":', _dumps(user), b',"received_at":"', received_at.encode(),
+                                b'","report":', report, b"}"))
+        return encode_events([(event, payload)], tenant=self._tenant, stream=stream, source=self.name,
+                             received_at=received_at, idempotency_key=None)
 
     async def specimen(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         gw = self.gateway

@@ -176,11 +176,11 @@ def run(protocol_cls: type, pieces: list[bytes]) -> tuple[list[tuple[int, Any]],
         for _ in range(2000):  # until the answers stop changing (the journal syncs in between)
             before = len(transport.out)
             await asyncio.sleep(0.002)
-            if state.tasks or len(transport.out) != before or GATEWAY._writer._queued:  # noqa: SLF001
+            if len(transport.out) != before or GATEWAY._writer._queued:  # noqa: SLF001
                 quiet = 0
-            elif transport.closed or proto.cycle is None or proto.cycle.response_complete:
+            elif not state.tasks and (transport.closed or proto.cycle is None or proto.cycle.response_complete):
                 return
-            else:  # a request still waiting for its body, or for the journal's sync
+            else:  # a request (or its task) still waiting for the rest of its body, or for a store
                 quiet += 1
                 if quiet == 50:
                     return

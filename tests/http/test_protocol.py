@@ -278,3 +278,22 @@ async def test_lightfile6_reports_take_the_direct_way(tmp_path):
             return [(e["payload"]["user"], e["payload"]["report"]) for e in orjson.loads(body)["events"]]
 
         assert await eventually(lambda: _len_is(stored, 2)) == [("alice", {"a": 1}), ("bob", {"b": 2})]
+
+
+@pytest.mark.parametrize("route", ["ingest", "lightfile6"])
+async def test_a_body_over_the_limit_is_refused_from_its_headers_like_uvicorn_would(tmp_path, route):
+    """Found by fuzz/direct_post.py: the ASGI way answers 413 from Content-Length alone, before
+    the body; a direct handler that waited for the body first lost that answer when a malformed
+    request behind it made uvicorn close the connection."""
+    async with served(tmp_path, server={"max_body_bytes": 100},
+                      sources=[{"type": "lightfile6", "max_report_bytes": 100}]) as s:
+        await exchange(s, s.post(b"{}"))
+        big = b'{"pad":"' + b"x" * 200 + b'"}'
+        request = s.post(big) if route == "ingest" else s.post(
+            big, path="/usage", headers={"USER_TOKEN": "alice"}).replace(b"POST ", b"PUT ", 1)
+        reader, writer = await s.connect()
+        writer.write(request[:-len(big)])  # the headers only: the answer must not wait for the body
+        status, _, body = await asyncio.wait_for(read_response(reader), 20)  # not a timing check: a hang
+        assert status == 413 and orjson.loads(body)["error"] == "payload_too_large"
+        writer.close()
+        assert s.direct[-1] is False

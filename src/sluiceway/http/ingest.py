@@ -212,12 +212,12 @@ class StreamEvents:
             if token is None:
                 return None
             tenant, ndjson = self._admit(scope, headers, token)
+            if (content_length(headers) or 0) > gw.max_body_bytes:  # refused before the body
+                return None
         except Exception:  # noqa: BLE001 - the ASGI way answers it
             return None
 
         def with_body(body: bytes, respond: "Respond") -> bool:
-            if len(body) > gw.max_body_bytes:
-                return False
             try:
                 items = self._records(headers, body, ndjson, tenant, stream)[0]
             except Exception:  # noqa: BLE001 - the ASGI way answers it

@@ -105,19 +105,19 @@ class Lightfile6Receiver(Source):
                 ("PUT", f"{p}/error", self._report_route(self.config.error_stream))]
 
     def _report_route(self, stream: str) -> Route:
-        """``_report`` for ``http.protocol``: a report whose user is right gets a direct
-        handler; False from it (a problem with the body) leaves the request to ``_report``."""
+        """``_report`` for ``http.protocol``: a report whose user and size are right gets a
+        direct handler; False from it (a problem with the body) leaves the request to ``_report``."""
         def route(scope: dict[str, Any]) -> Direct | None:
             started = perf_counter()
             headers: dict[bytes, bytes] = dict(scope["headers"])
             try:
                 user = check_user(_user_header(headers))
+                if (content_length(headers) or 0) > self.config.max_report_bytes:  # refused before the body
+                    return None
             except Exception:  # noqa: BLE001 - the ASGI way answers it
                 return None
 
             def with_body(body: bytes, respond: Respond) -> bool:
-                if len(body) > self.config.max_report_bytes:
-                    return False
                 try:
                     items = self._report_items(headers, body, user, stream)
                 except Exception:  # noqa: BLE001 - the ASGI way answers it

@@ -25,7 +25,7 @@ from sluiceway.telemetry.logging import get_logger
 if TYPE_CHECKING:
     import asyncio
 
-    from sluiceway.http.protocol import Respond
+    from sluiceway.http.protocol import Direct, Respond
     from sluiceway.runtime.gateway import Gateway
 
 log = get_logger("sluiceway.http")
@@ -72,33 +72,44 @@ async def run_endpoint(gw: "Gateway", route: str, scope: dict[str, Any], send: A
         gw.observe_request(route, scope["method"], status, started, request_id=rid, tenant=tenant, stream=stream)
 
 
-def answer_when_durable(gw: "Gateway", items: list[bytes], stream: str, respond: "Respond",
-                        success: tuple[int, bytes, Mapping[str, str] | None], *, route: str, method: str,
-                        started: float, request_id: str, tenant: str,
-                        render_error: Callable[[HTTPError], bytes] = error_body) -> None:
-    """The end of a direct handler (``http.protocol``): queue ``items`` to the journal and
-    ``respond`` with ``success`` once they are durable (a 503 if the journal cannot take
-    them), then count and log the request like ``run_endpoint``."""
-    n = len(items)
-
-    def answer(status: int, body: bytes, headers: Mapping[str, str] | None = None) -> None:
-        respond(status, body, headers)
-        gw.observe_request(route, method, status, started, request_id=request_id, tenant=tenant, stream=stream)
-
-    def durable(fut: "asyncio.Future[tuple[int, int]]") -> None:
+def durable_handler(gw: "Gateway", headers: dict[bytes, bytes], records: Callable[[bytes], list[bytes]],
+                    success: Callable[[str, int], tuple[int, bytes, Mapping[str, str] | None]], *, route: str,
+                    method: str, started: float, tenant: str, stream: str,
+                    render_error: Callable[[HTTPError], bytes] = error_body) -> "Direct":
+    """The body handler a direct route returns (``http.protocol``): ``records(body)`` makes
+    the encoded records (any exception: False, the ASGI way answers the request), which are
+    queued to the journal; once durable, ``respond`` with ``success(request_id, count)``, or
+    a 503 if the journal cannot take them; then the request is counted and logged like
+    ``run_endpoint`` does."""
+    def with_body(body: bytes, respond: "Respond") -> bool:
         try:
-            gw.accepted(fut, n, stream)
-        except HTTPError as e:
-            answer(e.status, render_error(e), e.headers)
-        except BaseException:  # noqa: BLE001 - the journal settles every future it is given
-            log.exception("unhandled error", path=route, request_id=request_id)
-            answer(500, INTERNAL_ERROR)
-        else:
-            answer(*success)
+            items = records(body)
+        except Exception:  # noqa: BLE001 - the ASGI way answers it
+            return False
+        rid = request_id(headers)
+        n = len(items)
 
-    try:
-        fut = gw.accept_soon(items)
-    except HTTPError as e:  # the journal is full (counted as rejected once, here)
-        answer(e.status, render_error(e), e.headers)
-        return
-    fut.add_done_callback(durable)
+        def answer(status: int, payload: bytes, extra: Mapping[str, str] | None = None) -> None:
+            respond(status, payload, extra)
+            gw.observe_request(route, method, status, started, request_id=rid, tenant=tenant, stream=stream)
+
+        def durable(fut: "asyncio.Future[tuple[int, int]]") -> None:
+            try:
+                gw.accepted(fut, n, stream)
+            except HTTPError as e:
+                answer(e.status, render_error(e), e.headers)
+            except BaseException:  # noqa: BLE001 - the journal settles every future it is given
+                log.exception("unhandled error", path=route, request_id=rid)
+                answer(500, INTERNAL_ERROR)
+            else:
+                answer(*success(rid, n))
+
+        try:
+            fut = gw.accept_soon(items)
+        except HTTPError as e:  # the journal is full (counted as rejected once, here)
+            answer(e.status, render_error(e), e.headers)
+            return True
+        fut.add_done_callback(durable)
+        return True
+
+    return with_body

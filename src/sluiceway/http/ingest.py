@@ -20,14 +20,13 @@ import uuid_utils
 from sluiceway.errors import BadRequest, MethodNotAllowed, NotFound
 from sluiceway.http.auth import check, requested_tenant
 from sluiceway.http.body import check_media_type, content_length, decode_content, media_type, parse_events_raw, read_body
-from sluiceway.http.endpoint import answer_when_durable, run_endpoint
-from sluiceway.http.endpoint import request_id as request_id_of
+from sluiceway.http.endpoint import durable_handler, run_endpoint
 from sluiceway.http.params import is_uuid, limit_param, query_params, time_param
 from sluiceway.http.responses import send_json
 from sluiceway.record import DEPTH_BYTES, MAX_DEPTH, dumps_exact, now_rfc3339, parse_time, too_deep, valid_name
 
 if TYPE_CHECKING:
-    from sluiceway.http.protocol import Direct, Respond
+    from sluiceway.http.protocol import Direct
     from sluiceway.runtime.gateway import Gateway
     from sluiceway.store import TokenInfo
 
@@ -217,17 +216,9 @@ class StreamEvents:
         except Exception:  # noqa: BLE001 - the ASGI way answers it
             return None
 
-        def with_body(body: bytes, respond: "Respond") -> bool:
-            try:
-                items = self._records(headers, body, ndjson, tenant, stream)[0]
-            except Exception:  # noqa: BLE001 - the ASGI way answers it
-                return False
-            rid = request_id_of(headers)
-            answer_when_durable(gw, items, stream, respond, (202, _dumps({"request_id": rid, "accepted": len(items)}), None),
-                                route=ROUTE, method="POST", started=started, request_id=rid, tenant=tenant)
-            return True
-
-        return with_body
+        return durable_handler(gw, headers, lambda body: self._records(headers, body, ndjson, tenant, stream)[0],
+                               lambda rid, n: (202, _dumps({"request_id": rid, "accepted": n}), None),
+                               route=ROUTE, method="POST", started=started, tenant=tenant, stream=stream)
 
     def _admit(self, scope: dict[str, Any], headers: dict[bytes, bytes], token: "TokenInfo") -> tuple[str, bool]:
         """The tenant the request writes for (403 unless the token may) and whether the body

@@ -8,7 +8,7 @@ protocol hands it to the app's ``direct`` route (``FastPath.direct`` →
 ``StreamEvents.post_direct``, or a source's ``direct_routes``, such as Lightfile6's
 ``PUT /usage`` and ``PUT /error``) in its parser callback: that queues the records to the
 journal and the response is written by the journal future's callback, once they are durable
-(``http.endpoint.answer_when_durable``). No task.
+(``http.endpoint.durable_handler``). No task.
 
 The direct way takes only what it can finish without awaiting anything but the journal: a
 ``Content-Length`` body of at most ``DIRECT_MAX_BODY`` bytes (uvicorn stops reading past

@@ -25,8 +25,7 @@ import orjson
 
 from sluiceway.errors import BadRequest, HTTPError, Unavailable
 from sluiceway.http.body import content_length, decode_content, read_body
-from sluiceway.http.endpoint import answer_when_durable, run_endpoint
-from sluiceway.http.endpoint import request_id as request_id_of
+from sluiceway.http.endpoint import durable_handler, run_endpoint
 from sluiceway.http.ingest import encode_events, now_rfc3339
 from sluiceway.record import TooDeep, dumps_exact, loads_payload
 from sluiceway.sources.base import ASGIApp, Source
@@ -43,7 +42,7 @@ from sluiceway.sources.lightfile6.openapi import lightfile6_paths
 
 if TYPE_CHECKING:
     from sluiceway.blobs import BlobSpool
-    from sluiceway.http.protocol import Direct, Respond, Route
+    from sluiceway.http.protocol import Direct, Route
     from sluiceway.runtime.gateway import Gateway
 
 _dumps = orjson.dumps
@@ -117,18 +116,10 @@ class Lightfile6Receiver(Source):
             except Exception:  # noqa: BLE001 - the ASGI way answers it
                 return None
 
-            def with_body(body: bytes, respond: Respond) -> bool:
-                try:
-                    items = self._report_items(headers, body, user, stream)
-                except Exception:  # noqa: BLE001 - the ASGI way answers it
-                    return False
-                rid = request_id_of(headers)
-                answer_when_durable(self.gateway, items, stream, respond, (204, b"", {"x-request-id": rid}),
-                                    route=scope["path"], method="PUT", started=started, request_id=rid,
-                                    tenant=self._tenant, render_error=render_error)
-                return True
-
-            return with_body
+            return durable_handler(self.gateway, headers, lambda body: self._report_items(headers, body, user, stream),
+                                   lambda rid, n: (204, b"", {"x-request-id": rid}), route=scope["path"],
+                                   method="PUT", started=started, tenant=self._tenant, stream=stream,
+                                   render_error=render_error)
 
         return route
 

@@ -209,3 +209,56 @@ async def test_local_check_fails_when_directory_is_gone(tmp_path: Path):
     root.parent.joinpath("objects").write_text("now a file")
     with pytest.raises(PermanentError):
         await store.check()
+
+
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch, fail: OSError | None = None) -> list[str]:
+    """Paths of every fsync from now on (the real one runs, unless ``fail`` is raised)."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        if fail is not None:
+            raise fail
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+async def test_local_put_is_durable_before_it_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = tmp_path / "objects"
+    store = open_store(local_path=root)
+    synced = _record_fsyncs(monkeypatch)
+    await store.put("a/b/c.jsonl.gz", b"batch")
+    # the data (in its staging file, before the rename), then every directory entry made for it
+    assert synced[-1] == str(root / "a" / "b")
+    assert synced[-2].startswith(str(root / "a" / "b" / "c.jsonl.gz#"))
+    assert set(synced[:-2]) == {str(root), str(root / "a")}
+    synced.clear()
+    src = tmp_path / "blob"
+    src.write_bytes(b"x" * 3_000_000)
+    assert await store.put_file("a/b/blob", src) == 3_000_000
+    assert synced[0].startswith(str(root / "a" / "b" / "blob#")) and synced[1:] == [str(root / "a" / "b")]
+    assert (root / "a" / "b" / "blob").read_bytes() == src.read_bytes()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+async def test_local_put_that_cannot_sync_keeps_the_old_object(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = tmp_path / "objects"
+    store = open_store(local_path=root)
+    await store.put("a/k", b"old")
+    _record_fsyncs(monkeypatch, fail=OSError(errno.EIO, "I/O error"))
+    with pytest.raises(TransientError):
+        await store.put("a/k", b"new")
+    monkeypatch.undo()
+    assert (root / "a" / "k").read_bytes() == b"old"
+    assert [p.name for p in (root / "a").iterdir()] == ["k"]  # no staging file left
+
+
+async def test_local_listing_leaves_out_staging_files(tmp_path: Path):
+    store = open_store(local_path=tmp_path)
+    await store.put("s/one", b"1")
+    (tmp_path / "s" / "two#8812345").write_bytes(b"left by a crash mid-write")
+    assert [i.key async for i in store.list()] == ["s/one"]

@@ -32,6 +32,7 @@ from typing import Any
 import uuid_utils
 
 from sluiceway.errors import PayloadTooLarge
+from sluiceway.fsutil import fsync_dir
 from sluiceway.http.body import body_chunks
 
 FLUSH_BYTES = 1024 * 1024
@@ -111,11 +112,7 @@ class BlobSpool:
             os.fsync(f.fileno())
         os.rename(part, final)
         if self.fsync:
-            fd = os.open(self.root, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(self.root)
 
     def discard(self, key: str) -> None:
         """Drop a blob whose record never made it into the journal."""

@@ -14,14 +14,18 @@ Used by the object-store sink now and by bucket collectors later. What it adds t
 - content type, content encoding and user metadata are sent where the store keeps them
   (S3) and silently dropped where it cannot (local directories).
 
-Writes are atomic on both: S3 PUTs are, and obstore's local store writes to a temporary
-file in the same directory and renames it. Local parent directories are created as needed.
+Writes are atomic on both: S3 PUTs are, and on a local directory ``put`` and ``put_file``
+write a staging file in the same directory and rename it (``fsutil.write_atomic``). They also
+make it durable: the file and every directory entry created for it are fsynced before they
+return, as a sink must before its batch is acknowledged (obstore's own local store does not
+sync). Local parent directories are created as needed.
 
 obstore is imported lazily, inside functions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import re
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from sluiceway.errors import PermanentError, SinkError, TransientError
+from sluiceway.fsutil import copy_atomic, write_atomic
 
 if TYPE_CHECKING:
     from sluiceway.config.blocks import Destination, S3Connection
@@ -215,6 +220,10 @@ class ObjectStore:
             attrs[k] = str(v)
         return attrs or None
 
+    def _local_path(self, key: str) -> Path:
+        assert self.root is not None
+        return self.root / self.full_key(key)
+
     def _where(self, op: str, key: str) -> str:
         return f"{op} {key!r} on {self.kind} {self.description}"
 
@@ -223,10 +232,13 @@ class ObjectStore:
     async def put(self, key: str, data: bytes | bytearray | memoryview, *,
                   content_type: str | None = None, content_encoding: str | None = None,
                   metadata: dict[str, str] | None = None) -> None:
-        """Write ``data`` at ``key`` atomically (overwrites)."""
+        """Write ``data`` at ``key`` atomically (overwrites); on a local store, durably."""
         import obstore
 
         try:
+            if self.kind == "local":
+                await asyncio.to_thread(write_atomic, self._local_path(key), data)
+                return
             await obstore.put_async(
                 self._inner, self.full_key(key), data,
                 attributes=self._attributes(content_type, content_encoding, metadata),
@@ -249,6 +261,8 @@ class ObjectStore:
         source = Path(path)
         size = source.stat().st_size
         try:
+            if self.kind == "local":
+                return await asyncio.to_thread(copy_atomic, source, self._local_path(key))
             await obstore.put_async(
                 self._inner, self.full_key(key), source,
                 attributes=self._attributes(content_type, content_encoding, metadata),

@@ -138,6 +138,7 @@ import orjson
 from zlib_ng.zlib_ng import crc32 as _crc32  # zlib's crc32, 3-4x as fast on a frame
 
 from ..errors import JournalCorrupt, JournalError, JournalFull
+from ..fsutil import fsync_dir, makedirs, write_atomic
 from ..record import valid_name
 from .base import Cursor, Entry, Journal, Partition, PartitionStats
 
@@ -163,28 +164,6 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 RESCAN_EVERY = 0.25  # seconds between rescans of our own partition (others may reclaim it)
 _SEG_RE = re.compile(r"(\d{20})\.seg\Z")
 _CONSUMER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
-_tmp_counter = itertools.count()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _mkdir(path: Path, sync: bool) -> None:
-    """Create ``path`` (and parents) making every new directory entry durable."""
-    if path.is_dir():
-        return
-    _mkdir(path.parent, sync)
-    try:
-        path.mkdir()
-    except FileExistsError:
-        return
-    if sync:
-        _fsync_dir(path.parent)
 
 
 def _pwrite_all(fd: int, data: bytes | memoryview, pos: int) -> None:
@@ -350,7 +329,7 @@ class EmbeddedPartition(Partition):
     def _recover(self) -> None:
         """Writer open (blocking): truncate a torn tail, find the next offset (rule 4, 7)."""
         sync = self._j.fsync
-        _mkdir(self.dir / "cursors", sync)
+        makedirs(self.dir / "cursors", sync)
         firsts = self._list()
         floor = 1
         tail: _Segment | None = None
@@ -383,7 +362,7 @@ class EmbeddedPartition(Partition):
             floor = max(floor, seg.first)
             os.unlink(seg.path)
             if sync:
-                _fsync_dir(self.dir)
+                fsync_dir(self.dir)
             firsts.pop()
         segs = []
         for first in firsts[:-1]:
@@ -694,7 +673,7 @@ class EmbeddedPartition(Partition):
         assert fd is not None
         try:
             if new_path is not None and sync:
-                _fsync_dir(self.dir)
+                fsync_dir(self.dir)
             end = keep + len(buf)
             _pwrite_all(fd, buf, keep)
             if end > zeroed:
@@ -916,19 +895,7 @@ class EmbeddedPartition(Partition):
             log.exception("journal %s: reclaim failed", self.name)
 
     def _write_cursor(self, path: Path, data: bytes) -> None:
-        sync = self._j.fsync
-        _mkdir(path.parent, sync)
-        tmp = path.parent / f".{path.stem}.{os.getpid()}.{next(_tmp_counter)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, data)
-            if sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        if sync:
-            _fsync_dir(path.parent)
+        write_atomic(path, data, self._j.fsync)
 
     async def _reclaim(self) -> None:
         consumers = self._j.consumers
@@ -956,7 +923,7 @@ class EmbeddedPartition(Partition):
             except FileNotFoundError:
                 pass
         if self._j.fsync:
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
 
     # -- the rest -----------------------------------------------------------------------------
 
@@ -1044,7 +1011,7 @@ class EmbeddedJournal(Journal):
                 raise JournalError(f"invalid consumer name {c!r}")
         self.consumers = tuple(dict.fromkeys(consumers))
         self._opened = True
-        await asyncio.to_thread(_mkdir, self.path / "partitions", self.fsync)
+        await asyncio.to_thread(makedirs, self.path / "partitions", self.fsync)
         if self.is_writer:
             own = await asyncio.to_thread(self._take_partition)
             self._parts[own.name] = own
@@ -1061,7 +1028,7 @@ class EmbeddedJournal(Journal):
         names = [self.writer_name] if self.writer_name else (f"w{i}" for i in itertools.count())
         for name in names:
             pdir = self.path / "partitions" / name
-            _mkdir(pdir, self.fsync)
+            makedirs(pdir, self.fsync)
             fd = os.open(pdir / "writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

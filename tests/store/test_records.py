@@ -121,3 +121,43 @@ async def test_unicode_and_large_payloads(any_store: Store) -> None:
     await any_store.insert_records([r])
     [got] = await any_store.query_records("acme", "log")
     assert got["payload"] == r.payload
+
+
+async def test_sqlite_commits_a_large_batch_in_small_transactions(tmp_path, monkeypatch) -> None:
+    """Each SQLite transaction holds about SQLITE_COMMIT_BYTES of rows (a journal on the same
+    disk then never syncs behind a large WAL write); the batch is whole all the same, and a
+    batch sent again after a crash between its transactions stores only what was missing."""
+    import sqlalchemy as sa
+
+    from sluiceway.store import records as records_mod
+
+    from tests.fixtures.postgres import open_store
+
+    store = await open_store(f"sqlite:///{tmp_path / 'sluice.db'}")  # PostgreSQL: one COPY + INSERT
+    monkeypatch.setattr(records_mod, "SQLITE_COMMIT_BYTES", 8 * 1024)
+    commits: list[int] = []
+    sa.event.listen(store.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    batch = [rec(i, attachments=[]) for i in range(300)]
+    for r in batch:
+        r.payload["text"] = "x" * 200
+    assert await store.insert_records(batch[:70]) == 70  # as if cut short by a crash
+    commits.clear()
+    assert await store.insert_records(batch) == 230
+    assert 13 <= len(commits) <= 16  # 300 rows × ~400 B / 8 KiB
+    got = await store.query_records("acme", "usage", limit=1000)
+    assert sorted(g["id"] for g in got) == sorted(r.id for r in batch)
+    await store.aclose()
+
+
+def test_commit_chunks_cover_every_row_once() -> None:
+    from sluiceway.store.records import SQLITE_COMMIT_BYTES, _commit_chunks
+
+    def row(n: int) -> tuple:
+        return ("id", "t", "s", "", None, None, None, "x" * n, "[]")
+
+    assert _commit_chunks([]) == []
+    huge = [row(SQLITE_COMMIT_BYTES * 2), row(10), row(10)]
+    assert [len(c) for c in _commit_chunks(huge)] == [1, 2]  # a row over the size is alone
+    rows = [row(1000) for _ in range(1000)]
+    chunks = _commit_chunks(rows)
+    assert sum(chunks, []) == rows and len(chunks) == -(-len(rows) * (1000 + 2 + 160) // SQLITE_COMMIT_BYTES)

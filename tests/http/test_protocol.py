@@ -253,6 +253,29 @@ async def test_a_client_that_leaves_before_the_sync_does_not_break_the_server(tm
         assert status == 202
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["asgi", "direct"])
+async def test_a_client_that_leaves_mid_body_is_logged_as_499_either_way(tmp_path, monkeypatch, cached):
+    async with served(tmp_path) as s:
+        if cached:
+            await exchange(s, s.post(b"{}"))
+        seen: list[int] = []
+        observe = s.gw.observe_request
+        monkeypatch.setattr(s.gw, "observe_request", lambda route, method, status, *a, **kw: (
+            seen.append(status), observe(route, method, status, *a, **kw)))
+        reader, writer = await s.connect()
+        whole = s.post(b'{"event":"never finished"}')
+        writer.write(whole[:-5])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+        assert await eventually(lambda: asyncio.sleep(0, seen == [499]))
+        # asgi: the route declined the request (token not cached yet); direct: only the first
+        # request is there, the second one's handler never ran (its body never came)
+        assert s.direct == [False]
+        [(status, _, _)] = await exchange(s, s.post(b"{}"))
+        assert status == 202
+
+
 async def test_lightfile6_reports_take_the_direct_way(tmp_path):
     async with served(tmp_path, sources=[{"type": "lightfile6"}]) as s:
         def put(path, body, user="alice", **headers):

@@ -18,7 +18,9 @@ no Idempotency-Key, and no error. Everything else, including every error answer,
 as the usual ASGI task with the body already read, so it is answered exactly as before.
 Pipelined requests, keep-alive, ``Connection: close`` and graceful shutdown (``shutdown``
 lets an in-flight request finish, then closes) follow uvicorn's own bookkeeping: the
-response marks the request cycle complete and calls its ``on_response``.
+response marks the request cycle complete and calls its ``on_response``. A request whose
+client leaves before its body is in gets its ASGI task then (uvicorn's own protocol would have
+one running), which sees the disconnect: it is logged and counted as 499 either way.
 
 This subclass uses uvicorn internals (``_start_asgi_task``, the request cycle's fields,
 ``STATUS_LINE``): uvicorn is pinned in pyproject.toml, and tests/http/test_protocol.py and
@@ -70,6 +72,16 @@ class DirectProtocol(HttpToolsProtocol):
         direct = getattr(cycle, "direct", None)
         if direct is not None and direct[0] == _WAITING and not cycle.disconnected:
             self._run_direct(cycle)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        cycle = self.cycle
+        super().connection_lost(exc)
+        direct = getattr(cycle, "direct", None)
+        if direct is not None and direct[0] == _WAITING:  # the client left mid-body
+            # uvicorn's own protocol would have an ASGI task for it by now, and that task would
+            # see the disconnect: start it, so the request is logged and counted (499) the same.
+            cycle.direct = (_RUNNING, *direct[1:])
+            super()._start_asgi_task(cycle, direct[2])
 
     def _direct_handler(self, cycle: RequestResponseCycle, app: Any) -> Direct | None:
         scope = cycle.scope

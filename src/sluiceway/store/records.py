@@ -140,11 +140,12 @@ class RecordsMixin(StoreBase):
 
     async def _insert_sqlite(self, heads: Sequence[RecordHead]) -> int:
         inserted = 0
-        for chunk in _commit_chunks(_rows(heads, _sqlite_time)):
-            async with self.engine.begin() as conn:
-                # Plain DBAPI executemany: SQLAlchemy's per-row bind processing costs ~10x more.
-                result = await conn.exec_driver_sql(_SQLITE_INSERT_SQL, chunk)
-                inserted += max(result.rowcount, 0)
+        async with self.engine.connect() as conn:
+            for chunk in _commit_chunks(_rows(heads, _sqlite_time)):
+                async with conn.begin():
+                    # Plain DBAPI executemany: SQLAlchemy's per-row bind processing costs ~10x more.
+                    result = await conn.exec_driver_sql(_SQLITE_INSERT_SQL, chunk)
+                    inserted += max(result.rowcount, 0)
         return inserted
 
     async def _insert_pg(self, heads: Sequence[RecordHead]) -> int:

@@ -262,3 +262,16 @@ async def test_local_listing_leaves_out_staging_files(tmp_path: Path):
     await store.put("s/one", b"1")
     (tmp_path / "s" / "two#8812345").write_bytes(b"left by a crash mid-write")
     assert [i.key async for i in store.list()] == ["s/one"]
+
+
+@pytest.mark.parametrize("key", ["a/b#12", "a/\x00z", "a/\nq"])
+async def test_local_store_refuses_keys_obstore_would(tmp_path: Path, key: str):
+    store = open_store(local_path=tmp_path)
+    with pytest.raises(PermanentError):
+        await store.put(key, b"x")
+    src = tmp_path / "src"
+    src.write_bytes(b"x")
+    with pytest.raises(PermanentError):
+        await store.put_file(key, src)
+    await store.put("a/b#x", b"fine")  # a '#' not followed by digits alone is a plain name
+    assert [i.key async for i in store.list("a")] == ["a/b#x"]

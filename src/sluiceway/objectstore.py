@@ -85,6 +85,7 @@ _PERMANENT_ERRNOS = {
 _STATUS_RE = re.compile(r"status(?: code)?:? (\d{3})\b", re.I)
 _CODE_RE = re.compile(r"<Code>([^<]+)</Code>")
 _MESSAGE_RE = re.compile(r"<Message>([^<]*)</Message>")
+_LOCAL_UNFIT = re.compile(r"[\x00-\x1f\x7f]|#\d+\Z")  # see ObjectStore._local_path
 _OS_ERROR_RE = re.compile(r"\(os error (\d+)\)")  # obstore's OSErrors carry errno only in the text
 
 
@@ -221,8 +222,14 @@ class ObjectStore:
         return attrs or None
 
     def _local_path(self, key: str) -> Path:
+        """Where ``key`` lives on a local store; refuses what obstore's local store refuses
+        (control characters, and a name ending in ``#<digits>``: a staging file's)."""
         assert self.root is not None
-        return self.root / self.full_key(key)
+        full = self.full_key(key)
+        if _LOCAL_UNFIT.search(full):
+            raise ValueError(f"invalid object key {key!r} for a local store: a control character, "
+                             "or a name ending in '#' and digits")
+        return self.root / full
 
     def _where(self, op: str, key: str) -> str:
         return f"{op} {key!r} on {self.kind} {self.description}"

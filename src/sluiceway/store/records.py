@@ -10,9 +10,10 @@ Insert is idempotent on the record id (delivery is at-least-once):
   about ``SQLITE_COMMIT_BYTES`` of row data each rather than one per batch. A SQLite commit
   writes all its pages to the WAL and syncs them at once, and the WAL usually shares a disk
   with the gateway's journal: a sync that carries a few megabytes makes the journal's next
-  sync, and every request waiting for it, wait behind it (measured on this project's 2-core
-  VM: with 2,000-row commits beside a journal syncing 4 KiB writes, a few of its syncs per
-  10 s took 5-46 ms; with commits of 250 such rows, none took over 4.5 ms). Splitting a
+  sync, and every request waiting for it, wait behind it. ``bench/sync_contention.py``
+  measures it (docs/benchmarks.md, notes): for ≈2 kB events, a batch in one transaction
+  (4 MB) gave the journal's syncs a p99 of 2.7-4.2 ms and 1-30 syncs over 5 ms per 10 s,
+  128 KiB transactions 1.7-2.2 ms and 0-2; for ≈300 B events the two are alike. Splitting a
   batch is safe because the insert is idempotent and the sink acknowledges the batch only
   after its last transaction: a batch cut short by a crash is sent again whole, and the
   rows already stored are skipped.

@@ -27,6 +27,7 @@ import psutil
 
 from sluiceway.runtime import worker
 from sluiceway.runtime.gateway import Gateway
+from sluiceway.runtime.memory import tune_malloc
 from sluiceway.telemetry.logging import configure_logging, get_logger
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ log = get_logger("sluiceway.server")
 
 def serve(config: "Config") -> int:
     """Run the gateway until SIGTERM/SIGINT. Returns the process exit code."""
+    tune_malloc()
     configure_logging(config.log.level, config.log.format)
     return _serve_multi(config)
 

@@ -55,6 +55,9 @@ def spawn(config: "Config", index: int, sock: socket.socket) -> subprocess.Popen
 
 
 def main() -> None:
+    from sluiceway.runtime.memory import tune_malloc
+
+    tune_malloc()
     config, index, store = pickle.load(sys.stdin.buffer)
     sock = socket.socket(fileno=int(sys.argv[1]))
     devnull = os.open(os.devnull, os.O_RDONLY)

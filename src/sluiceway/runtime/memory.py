@@ -2,23 +2,25 @@
 
 With its defaults, glibc's malloc keeps memory that the gateway has freed:
 
-* Its threshold for serving an allocation with its own ``mmap`` (returned to the system at
-  ``free``) starts at 128 KiB and rises to the size of any such block freed, up to 32 MiB.
-  After the first bulk request (a body of a few hundred kB, the records encoded from it),
-  bodies come from the heap instead, and the heap does not shrink while anything small
-  lives above them.
 * Each thread that allocates gets an arena of its own, up to eight per core. The delivery
   process has several threads (SQLite's, the thread pool for file I/O, obstore's), and memory
   freed in one arena is not reused by the others.
+* Its threshold for serving an allocation with its own ``mmap`` (returned to the system at
+  ``free``) starts at 128 KiB and rises to the size of any such block freed, up to 32 MiB:
+  after one large body, every body up to that size comes from the heap, which does not
+  shrink while anything small lives above it.
 
-So the processes grow under load and stay grown. ``tune_malloc`` fixes the mmap threshold at
-128 KiB and allows two arenas. ``python bench/run.py --repeat 3`` on one machine, one run
-before and one after: the server tree's peak RSS went from 202.0 MB to 176.6 MB (the
-delivery process's from 108.9 MB to 98.1 MB; docs/benchmarks.md, notes). The cost is an
-``mmap``/``munmap`` pair and a page fault per 4 KiB for each allocation over 128 KiB (bulk
-bodies, the journal's write buffer): a few percent of CPU in the bulk benchmark. A setting the operator gave through glibc's own environment variables
-(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_ARENA_MAX``) is left alone. Other C libraries: nothing
-is changed.
+So the processes grow under load and stay grown. ``tune_malloc`` allows two arenas and fixes
+the mmap threshold at 4 MiB: bodies of a usual size reuse heap memory (a fresh mapping costs
+a page fault per 4 KiB touched), and only larger ones are mapped and given back. The arena
+limit is what counts: ``python bench/run.py --repeat 3`` on one machine, one run before and
+one after the first version of this change (the threshold at 128 KiB): the server tree's peak
+RSS went from 202.0 MB to 176.6 MB (the delivery process's from 108.9 MB to 98.1 MB). In hand
+runs of the bulk load with two arenas (docs/benchmarks.md, notes), the tree peaked at
+169.5-172.7 MB with the threshold at 32 MiB, 166.8-168.7 MB at 4 MiB and 165.0-166.2 MB at
+128 KiB, and page faults took 7-9 % of the worker's CPU at 128 KiB against 4 % at 4 MiB. A setting the operator gave through glibc's own environment
+variables (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_ARENA_MAX``) is left alone. Other C libraries:
+nothing is changed.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import sys
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 M_ARENA_MAX = -8
-MMAP_THRESHOLD = 128 * 1024
+MMAP_THRESHOLD = 4 * 1024 * 1024
 ARENA_MAX = 2
 
 _SETTINGS = (

@@ -374,7 +374,7 @@ def paired_ratios(a: list[float], b: list[float]) -> list[float]:
     return [x / y for x, y in zip(a, b) if y]
 
 
-MEDIAN_P99_NOTE = " (the run with the median p99 shown; every run's p99 in brackets)"
+MEDIAN_P99_NOTE = " (the run with the median p99 shown; every run's p99 after it)"
 
 
 def median_by(runs: list[dict], key: str) -> dict:

@@ -18,9 +18,10 @@ one after the first version of this change (the threshold at 128 KiB): the serve
 RSS went from 202.0 MB to 176.6 MB (the delivery process's from 108.9 MB to 98.1 MB). In hand
 runs of the bulk load with two arenas (docs/benchmarks.md, notes), the tree peaked at
 169.5-172.7 MB with the threshold at 32 MiB, 166.8-168.7 MB at 4 MiB and 165.0-166.2 MB at
-128 KiB, and page faults took 7-9 % of the worker's CPU at 128 KiB against 4 % at 4 MiB. A setting the operator gave through glibc's own environment
-variables (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_ARENA_MAX``) is left alone. Other C libraries:
-nothing is changed.
+128 KiB, and page faults took 7-9 % of the worker's CPU at 128 KiB against 4 % at 4 MiB.
+A setting the operator gave through glibc's own environment variables
+(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_ARENA_MAX``) is left alone. Other C libraries: nothing
+is changed.
 """
 
 from __future__ import annotations
@@ -45,11 +46,10 @@ def _glibc() -> ctypes.CDLL | None:
         return None
     try:
         libc = ctypes.CDLL(None)  # the C library this process already uses
-        version = libc.gnu_get_libc_version  # glibc only (musl has mallopt but not this)
-    except (OSError, AttributeError):
+    except OSError:
         return None
-    version.restype = ctypes.c_char_p
-    return libc
+    # glibc only: musl has a mallopt that does nothing, and no gnu_get_libc_version.
+    return libc if hasattr(libc, "gnu_get_libc_version") else None
 
 
 def tune_malloc() -> list[str]:

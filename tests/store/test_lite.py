@@ -1,8 +1,6 @@
 """LiteStore reads and writes what the full Store does, on both dialects, without SQLAlchemy."""
 
 import pickle
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -78,18 +76,6 @@ async def test_lifecycle(tmp_path) -> None:
         pickle.dumps(lite)
     await lite.aclose()
     await lite.aclose()
-
-
-def test_worker_imports_no_sqlalchemy() -> None:
-    code = (
-        "import sys\n"
-        "from sluiceway.runtime.worker import run\n"
-        "import uvicorn, sluiceway.http.app, sluiceway.runtime.gateway, sluiceway.store.lite\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic', 'typer'))\n"
-        "assert not heavy, heavy\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
 
 
 async def test_unavailable_reason_tells_a_store_that_cannot_serve_from_a_bug(pg_store, tmp_path):

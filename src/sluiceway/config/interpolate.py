@@ -6,8 +6,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from sluiceway.errors import ConfigError
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -55,6 +53,8 @@ def apply_env_overrides(tree: dict[str, Any], env: Mapping[str, str], prefix: st
         parts = [p.lower() for p in name[len(prefix):].split("__") if p]
         if not parts or parts[0] not in _TOP_KEYS:
             continue
+        import yaml  # only with an override to parse: HTTP workers never load PyYAML
+
         try:
             value = yaml.safe_load(raw) if raw != "" else ""
         except yaml.YAMLError:

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from sluiceway import registry
@@ -48,6 +47,8 @@ def load_config(
 
 def read_yaml_file(path: str | Path) -> dict[str, Any]:
     """A YAML file whose top level is a mapping; ConfigError naming the file otherwise."""
+    import yaml  # here: HTTP workers get their configuration pickled and never load PyYAML
+
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

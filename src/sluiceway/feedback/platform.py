@@ -17,15 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-import httpx
 from pydantic import AfterValidator, BaseModel, SecretStr
 
 from sluiceway.feedback.item import FeedbackItem
 from sluiceway.feedback.pull import Connector, PullError, reset_in, retry_after_seconds
 from sluiceway.record import UTC
 from sluiceway.telemetry.logging import get_logger
+
+if TYPE_CHECKING:
+    import httpx
 
 log = get_logger("sluiceway.pull")
 

@@ -22,14 +22,15 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sluiceway.config.types import StrictModel
 from sluiceway.feedback.item import FeedbackItem
 from sluiceway.sinks.delivery import backoff
 from sluiceway.telemetry.logging import get_logger
+
+if TYPE_CHECKING:  # imported where a pull runs: an HTTP worker that only reads configs never loads it
+    import httpx
 
 log = get_logger("sluiceway.pull")
 
@@ -88,6 +89,8 @@ class PullHttp:
     async def request(self, method: str, url: str, *,
                       rate_limit_wait: Callable[[httpx.Response], float | None] | None = None,
                       **kwargs: Any) -> httpx.Response:
+        import httpx
+
         last = ""
         for attempt in range(self.max_attempts):
             try:

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from sluiceway import __version__
 from sluiceway.feedback.connectors import connector_class
 from sluiceway.feedback.item import FeedbackItem, encode_items
@@ -21,6 +19,8 @@ from sluiceway.secrets import SecretBox
 from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
+    import httpx
+
     from sluiceway.store import Store
     from sluiceway.store.tenants import SourceRow
 
@@ -40,6 +40,8 @@ async def run_source(store: "Store", row: "SourceRow", append_records: AppendRec
     except Exception as e:  # noqa: BLE001 - a source that cannot be built is a failed run
         await store.save_source_run(row.id, status=f"error: {e}")
         raise PullError(f"source {row.tenant}/{row.name}: {e}", permanent=True) from None
+    import httpx  # here, not at the top: HTTP workers import this module but never pull
+
     headers = {"User-Agent": f"sluiceway/{__version__}"}
     async with httpx.AsyncClient(timeout=http_timeout, headers=headers, transport=transport) as client:
         connector = cls(settings, secrets, PullHttp(client, max_attempts=max_attempts, max_wait=max_wait))

@@ -486,8 +486,9 @@ class Suite:
         data = self.tmp / f"{name}-data"
         data.mkdir()
         port = free_port()
+        both_cores = name == "sluice-2w"
         argv = [
-            *pin(SERVER_CPU), *cmd, "serve", "--data-dir", str(data),
+            *([] if both_cores else pin(SERVER_CPU)), *cmd, "serve", "--data-dir", str(data),
             "--host", HOST, "--port", str(port),
         ]  # fmt: skip
         label = "sluiceway"
@@ -508,11 +509,16 @@ class Suite:
             conf.write_text("journal:\n  max_bytes: 16GiB\n")
             argv += ["--config", str(conf)]
             label = "sluiceway, journal with room for the run (diagnostic)"
+        elif both_cores:
+            # Diagnostic: the default gateway as one would run it on this 2-core machine for
+            # bulk loads, with an HTTP worker per core and nothing pinned (wrk stays on its CPU).
+            argv += ["--workers", "2"]
+            label = "sluiceway, `--workers 2`, not pinned (diagnostic)"
         elif self.args.sluice_config:
             argv += ["--config", str(Path(self.args.sluice_config).resolve())]
         # Pass the same uvicorn flags as the baselines where `sluice serve` accepts them.
         missing = []
-        flags = UVICORN_FLAGS
+        flags = [f for f in UVICORN_FLAGS if not both_cores or f not in ("--workers", "1")]
         i = 0
         while i < len(flags):
             has_value = i + 1 < len(flags) and not flags[i + 1].startswith("--")
@@ -893,11 +899,11 @@ class Suite:
             srv = self.uvicorn_server("fastapi", "FastAPI + pydantic + SQLite",
                                       "fastapi_sqlite:app", env)  # fmt: skip
             planned.append((srv, False))
-        for name in ("sluice", "sluice-nosinks", "sluice-burst"):
+        for name in ("sluice", "sluice-nosinks", "sluice-burst", "sluice-2w"):
             if name not in wanted:
                 continue
             srv, why = self.sluice_server(name)
-            if srv is not None and name == "sluice-burst":
+            if srv is not None and name in ("sluice-burst", "sluice-2w"):
                 srv.only = frozenset({"bulk"})
             if srv is None:
                 self.results[name] = {"label": "sluiceway", "skipped": why, "phases": {}}
@@ -989,6 +995,14 @@ class Suite:
                             figure=f"{bb['eps']:,.0f} events/s ({bb['rps']:,.1f} req/s, "
                                    f"{bb.get('not_accepted', 0)} not accepted)",
                             ok=bb["eps"] >= TARGET_BULK_EPS and clean))  # fmt: skip
+        b2 = ph("sluice-2w", "bulk")
+        if b2.get("eps") is not None:
+            clean = b2.get("not_accepted", 0) == 0 and b2.get("errors_total", 0) == 0
+            # Passes only if memory (target 4) holds in this configuration too.
+            out.append(dict(target=f"2 (diagnostic). the same, `--workers 2` on both cores, RSS < {TARGET_RSS_MB:g} MB",
+                            figure=f"{b2['eps']:,.0f} events/s ({b2['rps']:,.1f} req/s), "
+                                   f"max RSS {b2['rss_mb']} MB",
+                            ok=b2["eps"] >= TARGET_BULK_EPS and clean and b2["rss_mb"] < TARGET_RSS_MB))  # fmt: skip
         lt = ph("sluice", "latency")
         if lt.get("latency_ms"):
             p99 = lt["latency_ms"]["p99"]
@@ -1220,8 +1234,9 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
       "optionally `pip install py-spy` for `--profile`; then `python bench/run.py` (all phases, "
       "about 5 minutes), or e.g. `python bench/run.py --duration 10 --only single,latency "
       "--repeat 3`. Needs 2 CPUs. `python bench/run.py --help` lists the options; "
-      "`--servers noop,fastapi,sluice,sluice-nosinks,sluice-burst` adds the diagnostic runs of "
-      "sluiceway without sinks, and (bulk only) with a journal that has room for the whole run. "
+      "`--servers noop,fastapi,sluice,sluice-nosinks,sluice-burst,sluice-2w` adds the diagnostic "
+      "runs of sluiceway without sinks, and (bulk only) with a journal that has room for the whole "
+      "run and with `--workers 2` on both cores (not pinned; wrk stays on CPU 1). "
       "To compare code on a noisy host, `python bench/instructions.py` (valgrind) counts the "
       "instructions per request of the no-op and of sluiceway, and per record of its delivery.")  # fmt: skip
     w("")
@@ -1416,6 +1431,11 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
       "against it. *Other CPU %* is CPU time used on the machine during a measured run by "
       "processes outside the benchmark (100 % = one core): a noise indicator, as others may "
       "share this machine. All traffic is on 127.0.0.1.")  # fmt: skip
+    if "sluice-2w" in suite.results:
+        w("")
+        w("The exception is the diagnostic `sluice-2w` (bulk only): `sluice serve --workers 2`, not "
+          f"pinned, so its two HTTP workers and its delivery process use both cores, CPU {LOADGEN_CPU} "
+          "shared with wrk.")  # fmt: skip
     if NICE:
         w("")
         w(f"The load generators ran under `nice -n {NICE}` (`--nice {NICE}`), so that other work "
@@ -1469,7 +1489,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--servers", default="noop,fastapi,sluice",
                    help="comma-separated servers: noop, fastapi, sluice, and the diagnostics "
                    "sluice-nosinks (sluiceway with no sinks, i.e. without delivery) and "
-                   "sluice-burst (bulk only: the default gateway with a 16 GiB journal)")  # fmt: skip
+                   "sluice-burst (bulk only: the default gateway with a 16 GiB journal) and "
+                   "sluice-2w (bulk only: --workers 2, not pinned)")  # fmt: skip
     p.add_argument("--repeat", type=int, default=1, help="measured runs per phase (median)")
     p.add_argument("--connections", type=int, default=32, help="connections, single/latency")
     p.add_argument("--bulk-connections", type=int, default=8)
@@ -1515,9 +1536,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat < 1 or args.repeat > 10:
         p.error("--repeat must be 1..10")
     bad = {x.strip() for x in args.servers.split(",") if x.strip()} - {
-        "noop", "fastapi", "sluice", "sluice-nosinks", "sluice-burst"}
+        "noop", "fastapi", "sluice", "sluice-nosinks", "sluice-burst", "sluice-2w"}
     if bad:
-        p.error(f"unknown server(s) {sorted(bad)}; valid: noop, fastapi, sluice, sluice-nosinks, sluice-burst")
+        p.error(f"unknown server(s) {sorted(bad)}; valid: noop, fastapi, sluice, sluice-nosinks, "
+                "sluice-burst, sluice-2w")
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
             p.error(f"`{tool}` is required (apt-get install {'wrk' if tool == 'wrk' else 'util-linux'})")

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["copy_atomic", "fsync_dir", "makedirs", "staging_path", "write_atomic"]
+__all__ = ["copy_atomic", "fsync_dir", "makedirs", "remove_staging", "staging_path", "write_atomic"]
 
 COPY_CHUNK = 1024 * 1024
 
@@ -45,6 +45,28 @@ def staging_path(final: Path) -> Path:
     same directory (random digits), the form of obstore's local store's own staging files,
     which its listings leave out. A crash can leave one behind; nothing lists or reads it."""
     return final.with_name(f"{final.name}#{secrets.randbits(64)}")
+
+
+def remove_staging(final: Path) -> int:
+    """Delete the staging files of ``final`` (``<name>#<digits>`` beside it) that a process
+    killed mid-write left behind; how many there were. Only for a caller that knows no one
+    else is writing ``final`` now: another writer's staging file would go too, and its rename
+    would fail. It lists the whole directory."""
+    prefix = final.name + "#"
+    removed = 0
+    try:
+        entries = list(os.scandir(final.parent))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        name = entry.name
+        if name.startswith(prefix) and name[len(prefix):].isdigit() and name[len(prefix):].isascii():
+            try:
+                os.unlink(entry.path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:

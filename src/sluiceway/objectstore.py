@@ -30,13 +30,14 @@ import errno
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from sluiceway.errors import PermanentError, SinkError, TransientError
-from sluiceway.fsutil import copy_atomic, write_atomic
+from sluiceway.fsutil import copy_atomic, remove_staging, write_atomic
+from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
     from sluiceway.config.blocks import Destination, S3Connection
@@ -87,6 +88,8 @@ _CODE_RE = re.compile(r"<Code>([^<]+)</Code>")
 _MESSAGE_RE = re.compile(r"<Message>([^<]*)</Message>")
 _LOCAL_UNFIT = re.compile(r"[\x00-\x1f\x7f]|#\d+\Z")  # see ObjectStore._local_path
 _OS_ERROR_RE = re.compile(r"\(os error (\d+)\)")  # obstore's OSErrors carry errno only in the text
+_T = TypeVar("_T")
+log = get_logger("sluiceway.objectstore")
 
 
 def _summary(exc: BaseException) -> tuple[str, int | None, str | None]:
@@ -238,13 +241,19 @@ class ObjectStore:
 
     async def put(self, key: str, data: bytes | bytearray | memoryview, *,
                   content_type: str | None = None, content_encoding: str | None = None,
-                  metadata: dict[str, str] | None = None) -> None:
-        """Write ``data`` at ``key`` atomically (overwrites); on a local store, durably."""
+                  metadata: dict[str, str] | None = None, resent: bool = False) -> None:
+        """Write ``data`` at ``key`` atomically (overwrites); on a local store, durably.
+
+        ``resent``: the caller writes ``key`` again after a process that was writing it died (a
+        sink's ``Batch.resent``), and no one else writes it now. On a local store the staging
+        files that process may have left beside the object are deleted first
+        (``fsutil.remove_staging``, logged). S3 keeps nothing of a PUT that never completed."""
         import obstore
 
         try:
             if self.kind == "local":
-                await asyncio.to_thread(write_atomic, self._local_path(key), data)
+                path = self._local_path(key)
+                await asyncio.to_thread(_local_write, path, lambda: write_atomic(path, data), resent, key)
                 return
             await obstore.put_async(
                 self._inner, self.full_key(key), data,
@@ -257,11 +266,11 @@ class ObjectStore:
 
     async def put_file(self, key: str, path: str | os.PathLike[str], *,
                        content_type: str | None = None, content_encoding: str | None = None,
-                       metadata: dict[str, str] | None = None) -> int:
+                       metadata: dict[str, str] | None = None, resent: bool = False) -> int:
         """Stream a local file to ``key``; multipart above ``MULTIPART_THRESHOLD``.
 
         Returns the number of bytes uploaded. A missing source file raises
-        ``FileNotFoundError`` (the caller's problem, not the store's).
+        ``FileNotFoundError`` (the caller's problem, not the store's). ``resent``: as for ``put``.
         """
         import obstore
 
@@ -269,7 +278,8 @@ class ObjectStore:
         size = source.stat().st_size
         try:
             if self.kind == "local":
-                return await asyncio.to_thread(copy_atomic, source, self._local_path(key))
+                dest = self._local_path(key)
+                return await asyncio.to_thread(_local_write, dest, lambda: copy_atomic(source, dest), resent, key)
             await obstore.put_async(
                 self._inner, self.full_key(key), source,
                 attributes=self._attributes(content_type, content_encoding, metadata),
@@ -402,6 +412,16 @@ class ObjectStore:
 
     def _info(self, meta: Any) -> ObjectInfo:
         return ObjectInfo(self._relative(meta["path"]), int(meta["size"]), meta["last_modified"], meta.get("e_tag"))
+
+
+def _local_write(path: Path, write: Callable[[], _T], resent: bool, key: str) -> _T:
+    """``write()`` (an atomic write of ``path``), after deleting what an interrupted write of
+    ``path`` left beside it when ``resent``."""
+    if resent:
+        removed = remove_staging(path)
+        if removed:
+            log.info("removed staging files an interrupted write left", key=key, files=removed)
+    return write()
 
 
 def open_destination(dest: "Destination", default_dir: Path) -> ObjectStore:

@@ -35,6 +35,19 @@ async def test_uploads_and_releases_the_blob(tmp_path):
     await s.send(batch)  # re-delivery after a crash: the object is there, the blob gone → fine
 
 
+async def test_a_resent_batch_removes_what_an_interrupted_upload_left(tmp_path):
+    blob, batch = await spooled(tmp_path, b"png-data")
+    obj = tmp_path / "out-att" / f"attachments/acme/2026/11/23/{blob.key}/u/x.png"
+    obj.parent.mkdir(parents=True)
+    leftover = obj.with_name("x.png#8731")  # a process killed while copying the blob into place
+    leftover.write_bytes(b"png")
+    resent = Batch(batch.partition, batch.first_offset, batch.last_offset, docs=batch.docs, raw=batch.raw,
+                   resent=True)
+    await sink(tmp_path).send(resent)
+    assert obj.read_bytes() == b"png-data"
+    assert sorted(p.name for p in obj.parent.iterdir()) == ["x.png"]
+
+
 async def test_missing_blob_and_object_is_permanent(tmp_path):
     blob, batch = await spooled(tmp_path, b"data")
     blob.path.unlink()

@@ -209,6 +209,7 @@ async def test_pending_batch_resent_with_same_boundaries(env):
     await run_until(d, done)
     assert (sink.batches[0].first_offset, sink.batches[0].last_offset) == (3, 7)
     assert sink.batches[0].key == "w0-000000000003-000000000007"
+    assert [b.resent for b in sink.batches] == [True] + [False] * (len(sink.batches) - 1)
 
 
 async def test_stream_filter(env):

@@ -77,6 +77,34 @@ async def test_resend_overwrites_with_identical_content(tmp_path: Path):
     assert files(tmp_path / "objects") == before
 
 
+async def test_a_resent_batch_removes_what_an_interrupted_write_left(tmp_path: Path):
+    """A process killed while writing an object leaves its staging file (``<name>#<digits>``)
+    beside it. The batch is sent again at the next start (``Batch.resent``): those files go,
+    and nothing else does."""
+    sink = make_sink(tmp_path)
+    batch = mixed_batch()
+    await sink.send(batch)
+    root = tmp_path / "objects"
+    before = files(root)
+    obj = root / "usage/acme/2024/03/01/10/w0-000000000001-000000000005.jsonl.gz"
+    left = [obj.with_name(obj.name + "#" + digits) for digits in ("1234567890", "42")]
+    kept = [obj.with_name(obj.name + "#x1"), obj.with_name(obj.name + ".bak#7"), obj.with_name("other#5")]
+    for p in left + kept:
+        p.write_bytes(b"partial")
+    await sink.send(batch)  # sent again by a running delivery (a retry): nothing is removed
+    assert all(p.exists() for p in left + kept)
+    again = make_sink(tmp_path)
+    await again.send(Batch(batch.partition, batch.first_offset, batch.last_offset, list(batch.records),
+                           resent=True))
+    assert not any(p.exists() for p in left)
+    assert all(p.exists() for p in kept)
+    for p in kept:
+        p.unlink()
+    assert files(root) == before
+    await sink.aclose()
+    await again.aclose()
+
+
 async def test_two_batches_never_share_a_key(tmp_path: Path):
     sink = make_sink(tmp_path)
     await sink.send(mixed_batch(first=1))

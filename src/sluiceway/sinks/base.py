@@ -32,14 +32,18 @@ class Batch:
     ``heads``; sinks that read into payloads take ``docs``.
     """
 
-    __slots__ = ("partition", "first_offset", "last_offset", "_records", "_raw", "_docs", "_heads")
+    __slots__ = ("partition", "first_offset", "last_offset", "resent", "_records", "_raw", "_docs", "_heads")
 
     def __init__(self, partition: str, first_offset: int, last_offset: int,
                  records: list[Record] | None = None, *, raw: list[bytes] | None = None,
-                 docs: list[dict[str, Any]] | None = None, heads: list[RecordHead] | None = None):
+                 docs: list[dict[str, Any]] | None = None, heads: list[RecordHead] | None = None,
+                 resent: bool = False):
         if records is None and raw is None and docs is None:
             raise ValueError("a Batch needs records, raw or docs")
         self.partition = partition
+        # True for a range that was in flight when its delivery last stopped (the cursor's
+        # ``pending``), sent again at start: a sink may find what that attempt left behind.
+        self.resent = resent
         self.first_offset = first_offset
         self.last_offset = last_offset
         self._records = records

@@ -84,7 +84,7 @@ class Delivery:
             first, last = cursor.pending
             entries = await self._read_range(first, last)
             if entries:
-                await self._deliver(entries, first, last)
+                await self._deliver(entries, first, last, resent=True)
             else:
                 await self._ack(last)
         next_dl = time.monotonic()
@@ -149,7 +149,7 @@ class Delivery:
         await self.partition.save_cursor(self.consumer, Cursor(acked=offset, pending=None))
         self.acked = offset  # sink_lag (summed over partitions) is set by the DeliveryManager
 
-    async def _deliver(self, entries: list[Entry], first: int, last: int) -> None:
+    async def _deliver(self, entries: list[Entry], first: int, last: int, resent: bool = False) -> None:
         await self.partition.save_cursor(self.consumer, Cursor(acked=self.acked, pending=(first, last)))
         raw: list[bytes] = []
         heads: list[RecordHead] = []
@@ -171,7 +171,8 @@ class Delivery:
         if heads:
             def batch(lo: int, hi: int) -> Batch:
                 a, b = (first, last) if hi - lo == len(heads) else (offsets[lo], offsets[hi - 1])
-                return Batch(self.batch_prefix + self.partition.name, a, b, raw=raw[lo:hi], heads=heads[lo:hi])
+                return Batch(self.batch_prefix + self.partition.name, a, b, raw=raw[lo:hi], heads=heads[lo:hi],
+                             resent=resent)
 
             refused = await self._send_or_split(batch, 0, len(heads))
             if refused is None:

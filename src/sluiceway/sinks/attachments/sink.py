@@ -80,7 +80,7 @@ class AttachmentsSink(Sink):
 
         async def one(doc: dict[str, Any], att: dict[str, Any]) -> None:
             async with limit:
-                await self._upload(doc, att)
+                await self._upload(doc, att, batch.resent)
 
         results = await asyncio.gather(*(one(d, a) for d, a in jobs), return_exceptions=True)
         for r in results:
@@ -92,7 +92,7 @@ class AttachmentsSink(Sink):
             first = next((e for e in classified if isinstance(e, PermanentError)), classified[0])
             raise type(first)(f"{len(errors)} of {len(jobs)} attachments failed; first: {first}") from errors[0]
 
-    async def _upload(self, doc: dict[str, Any], att: dict[str, Any]) -> None:
+    async def _upload(self, doc: dict[str, Any], att: dict[str, Any], resent: bool = False) -> None:
         key = self.key(doc, att)
         blob = att["key"]
         path = self.spool.path(blob)
@@ -100,7 +100,8 @@ class AttachmentsSink(Sink):
             return
         metadata = {**(att.get("metadata") or {}), "sluice-sha256": att["sha256"], "sluice-record": doc["id"]}
         try:
-            await self.store.put_file(key, path, content_type=att.get("content_type"), metadata=metadata)
+            await self.store.put_file(key, path, content_type=att.get("content_type"), metadata=metadata,
+                                      resent=resent)
         except FileNotFoundError:
             try:
                 info = await self.store.head(key)

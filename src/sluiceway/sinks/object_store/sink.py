@@ -151,6 +151,7 @@ class ObjectStoreSink(Sink):
                 await self.store.put(
                     key, data, content_type=ctype, content_encoding=cenc,
                     metadata={"sluice-batch": batch.key, "sluice-records": str(len(lines))},
+                    resent=batch.resent,
                 )
 
         results = await asyncio.gather(*(upload(k, v) for k, v in groups.items()), return_exceptions=True)

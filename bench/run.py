@@ -910,15 +910,12 @@ class Suite:
                 log(f"{name}: skipped: {why}")
             else:
                 planned.append((srv, True))
+        # sluice-2w is not pinned: its processes would share both cores with the others' runs
+        # (and its delivery of a bulk run would overlap the next ones). It runs alone, after them.
+        late = [p for p in planned if p[0].name == "sluice-2w"]
         ok = True
         try:
-            for srv, is_sluice in planned:
-                try:
-                    self.start(srv, is_sluice)
-                except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-                    ok = False
-                    self.results[srv.name]["error"] = str(exc)[-2000:]
-                    log(f"{srv.name}: FAILED to start: {exc}")
+            ok = self.start_all([p for p in planned if p not in late]) and ok
             if "single" in self.phases:
                 self.phase_single()
             if "latency" in self.phases:
@@ -932,6 +929,13 @@ class Suite:
         finally:
             for srv in list(self.up):
                 self.finish(srv)
+        if late and "bulk" in self.phases:
+            try:
+                ok = self.start_all(late) and ok
+                self.phase_bulk()
+            finally:
+                for srv in list(self.up):
+                    self.finish(srv)
         for srv, _ in planned:
             if self.results.get(srv.name, {}).get("error"):
                 log(f"--- {srv.name} log tail ---\n{srv.tail_log()}")
@@ -951,6 +955,18 @@ class Suite:
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
         return 0 if ok else 1
+
+    def start_all(self, servers: list[tuple[Server, bool]]) -> bool:
+        """Start each (server, is_sluice); False if any failed to start (noted in its results)."""
+        ok = True
+        for srv, is_sluice in servers:
+            try:
+                self.start(srv, is_sluice)
+            except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+                ok = False
+                self.results[srv.name]["error"] = str(exc)[-2000:]
+                log(f"{srv.name}: FAILED to start: {exc}")
+        return ok
 
     def verdicts(self) -> list[dict]:
         r = self.results
@@ -1435,7 +1451,8 @@ def write_doc(suite: Suite, verdicts: list[dict]) -> None:
         w("")
         w("The exception is the diagnostic `sluice-2w` (bulk only): `sluice serve --workers 2`, not "
           f"pinned, so its two HTTP workers and its delivery process use both cores, CPU {LOADGEN_CPU} "
-          "shared with wrk.")  # fmt: skip
+          "shared with wrk. It is started after the other servers have been stopped, and its bulk "
+          "runs are made alone.")  # fmt: skip
     if NICE:
         w("")
         w(f"The load generators ran under `nice -n {NICE}` (`--nice {NICE}`), so that other work "

@@ -518,7 +518,10 @@ class Suite:
             argv += ["--config", str(Path(self.args.sluice_config).resolve())]
         # Pass the same uvicorn flags as the baselines where `sluice serve` accepts them.
         missing = []
-        flags = [f for f in UVICORN_FLAGS if not both_cores or f not in ("--workers", "1")]
+        flags = UVICORN_FLAGS
+        if both_cores:  # its own --workers 2, not the baselines' --workers 1
+            at = flags.index("--workers")
+            flags = flags[:at] + flags[at + 2:]
         i = 0
         while i < len(flags):
             has_value = i + 1 < len(flags) and not flags[i + 1].startswith("--")

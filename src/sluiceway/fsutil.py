@@ -59,8 +59,8 @@ def remove_staging(final: Path) -> int:
     except FileNotFoundError:
         return 0
     for entry in entries:
-        name = entry.name
-        if name.startswith(prefix) and name[len(prefix):].isdigit() and name[len(prefix):].isascii():
+        rest = entry.name[len(prefix):] if entry.name.startswith(prefix) else ""
+        if rest.isascii() and rest.isdigit():
             try:
                 os.unlink(entry.path)
                 removed += 1

@@ -237,6 +237,23 @@ async def test_cursors_persist_across_reopen(tmp_path):
     await j.aclose()
 
 
+async def test_loading_a_cursor_removes_staging_files_a_crashed_save_left(tmp_path, caplog):
+    j = await opened(tmp_path, consumers=["s3", "sql"])
+    part = j.writer()
+    await part.save_cursor("s3", Cursor(acked=0))
+    await part.save_cursor("sql", Cursor(acked=0))
+    cursors = tmp_path / "partitions" / "w0" / "cursors"
+    (cursors / "s3.json#123456789").write_bytes(b'{"acked": 5')  # a save killed mid-write
+    (cursors / "sql.json#42").write_bytes(b"")
+    (cursors / "s3.json#notdigits").write_bytes(b"not a staging file")
+    caplog.set_level("INFO")
+    assert await part.load_cursor("s3") == Cursor(acked=0)
+    names = sorted(p.name for p in cursors.iterdir())
+    assert names == ["s3.json", "s3.json#notdigits", "sql.json", "sql.json#42"]  # only s3's own
+    assert "removed 1 staging file(s) of cursor s3" in caplog.text
+    await j.aclose()
+
+
 async def test_reclaim_deletes_only_what_every_consumer_acked(tmp_path):
     j = await opened(tmp_path, consumers=["a", "b"], segment_bytes=512)
     part = j.writer()

@@ -73,7 +73,9 @@ class Partition(abc.ABC):
         """Wait until an entry with offset > after exists; False on timeout."""
 
     @abc.abstractmethod
-    async def load_cursor(self, consumer: str) -> Cursor: ...
+    async def load_cursor(self, consumer: str) -> Cursor:
+        """The consumer's cursor, read by that consumer as it starts (it alone saves it
+        afterwards); ``Cursor()`` if it never saved one."""
 
     @abc.abstractmethod
     async def save_cursor(self, consumer: str, cursor: Cursor) -> None:

@@ -53,7 +53,8 @@ Invariants
 5. Each consumer (one per sink) has a cursor per partition: ``acked`` (everything <= acked is
    delivered) and ``pending`` (the exact range of the batch in flight, re-sent with the same
    boundaries after a crash). Cursor files are replaced atomically: tmp file, fsync, rename,
-   fsync of the directory.
+   fsync of the directory. A tmp file that a crash left behind is deleted when its consumer
+   next loads the cursor (it alone writes it).
 6. Space is reclaimed after each ``save_cursor``, by whole segments: a segment is deleted when
    its last offset (the next segment's first minus one) is <= min(acked) over the consumers
    registered with ``open`` (a consumer without a cursor file has acked 0; with no registered
@@ -138,7 +139,7 @@ import orjson
 from zlib_ng.zlib_ng import crc32 as _crc32  # zlib's crc32, 3-4x as fast on a frame
 
 from ..errors import JournalCorrupt, JournalError, JournalFull
-from ..fsutil import fsync_dir, makedirs, write_atomic
+from ..fsutil import fsync_dir, makedirs, remove_staging, write_atomic
 from ..record import valid_name
 from .base import Cursor, Entry, Journal, Partition, PartitionStats
 
@@ -881,7 +882,14 @@ class EmbeddedPartition(Partition):
         return Cursor(acked, pending)
 
     async def load_cursor(self, consumer: str) -> Cursor:
-        return self._read_cursor_file(self._cursor_path(consumer))
+        path = self._cursor_path(consumer)
+        # The consumer alone writes its cursor, and it is starting: a staging file beside the
+        # cursor is a leftover of a process killed while saving it (fsutil.write_atomic).
+        removed = await asyncio.to_thread(remove_staging, path)
+        if removed:
+            log.info("journal %s: removed %d staging file(s) of cursor %s left by an interrupted save",
+                     self.name, removed, consumer)
+        return self._read_cursor_file(path)
 
     async def save_cursor(self, consumer: str, cursor: Cursor) -> None:
         path = self._cursor_path(consumer)

@@ -16,7 +16,9 @@ a thread so the event loop keeps serving), so a 1 GB upload holds about one chun
 Crash windows: a ``.part`` file left by a crash mid-upload (the client got no answer) is
 removed when the spool opens. A crash between the rename and the journal append leaves a
 blob no record references (the client got no answer either); it stays in the spool, never
-reported as accepted, until an operator removes it (``docs/operations.md``).
+reported as accepted, until an operator removes it (``docs/operations.md``). A blob whose
+upload an ``attachments`` sink refused for good also stays (its record is a dead letter, whose
+journal entry may be reclaimed): ``sluice deadletters retry`` needs it.
 """
 
 from __future__ import annotations

@@ -83,3 +83,21 @@ def test_batches_without_attachments_are_a_no_op(tmp_path):
 def test_template_validation(template, message):
     with pytest.raises(ConfigError, match=message.replace("{", r"\{").replace("}", r"\}")):
         validate_tree({"sinks": [{"type": "attachments", "key_template": template}]})
+
+
+async def test_a_refused_upload_keeps_the_blob_for_a_dead_letter_retry(tmp_path):
+    blob, batch = await spooled(tmp_path, b"kept")
+    s = sink(tmp_path)
+    put_file = s.store.put_file
+
+    async def refuse(*args, **kwargs):
+        raise PermanentError("403 Forbidden")
+
+    s.store.put_file = refuse
+    with pytest.raises(PermanentError, match="1 of 1 attachments failed"):
+        await s.send(batch)  # delivery dead-letters the record; its journal entry may then go
+    assert blob.path.read_bytes() == b"kept"  # what `sluice deadletters retry` will send
+    s.store.put_file = put_file
+    await s.send(batch)  # the retried dead letter
+    assert (tmp_path / "out-att" / f"attachments/acme/2026/11/23/{blob.key}/u/x.png").read_bytes() == b"kept"
+    assert not blob.path.exists()

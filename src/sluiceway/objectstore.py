@@ -20,7 +20,8 @@ make it durable: the file and every directory entry created for it are fsynced b
 return, as a sink must before its batch is acknowledged (obstore's own local store does not
 sync). Local parent directories are created as needed.
 
-obstore is imported lazily, inside functions.
+obstore is imported lazily, inside functions; a local store that is only written to never
+loads it.
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ class ObjectStore:
 
     def __init__(self, inner: Any, *, kind: Literal["local", "s3"], prefix: str = "",
                  root: Path | None = None, description: str = ""):
-        self._inner = inner
+        self._obstore = inner  # for a local store None until a read, list or delete needs it
         self.kind = kind
         self.prefix = prefix.strip("/")
         self.root = root  # local directory, for kind == "local"
@@ -234,6 +235,16 @@ class ObjectStore:
                              "or a name ending in '#' and digits")
         return self.root / full
 
+    @property
+    def _inner(self) -> Any:
+        """obstore's store object. A local store writes without it (``_local_write``), so a
+        process that only writes objects never loads obstore (about 7 MB)."""
+        if self._obstore is None:
+            from obstore.store import LocalStore
+
+            self._obstore = LocalStore(self.root, mkdir=True)
+        return self._obstore
+
     def _where(self, op: str, key: str) -> str:
         return f"{op} {key!r} on {self.kind} {self.description}"
 
@@ -248,13 +259,13 @@ class ObjectStore:
         sink's ``Batch.resent``), and no one else writes it now. On a local store the staging
         files that process may have left beside the object are deleted first
         (``fsutil.remove_staging``, logged). S3 keeps nothing of a PUT that never completed."""
-        import obstore
-
         try:
             if self.kind == "local":
                 path = self._local_path(key)
                 await asyncio.to_thread(_local_write, path, lambda: write_atomic(path, data), resent, key)
                 return
+            import obstore
+
             await obstore.put_async(
                 self._inner, self.full_key(key), data,
                 attributes=self._attributes(content_type, content_encoding, metadata),
@@ -272,14 +283,14 @@ class ObjectStore:
         Returns the number of bytes uploaded. A missing source file raises
         ``FileNotFoundError`` (the caller's problem, not the store's). ``resent``: as for ``put``.
         """
-        import obstore
-
         source = Path(path)
         size = source.stat().st_size
         try:
             if self.kind == "local":
                 dest = self._local_path(key)
                 return await asyncio.to_thread(_local_write, dest, lambda: copy_atomic(source, dest), resent, key)
+            import obstore
+
             await obstore.put_async(
                 self._inner, self.full_key(key), source,
                 attributes=self._attributes(content_type, content_encoding, metadata),
@@ -436,14 +447,12 @@ def open_store(local_path: Path | str | None = None, s3: "S3Connection | None" =
     if (local_path is None) == (s3 is None):
         raise ValueError("open_store needs exactly one of local_path or s3")
     if local_path is not None:
-        from obstore.store import LocalStore
-
         root = Path(local_path).expanduser().resolve()
         try:
-            inner = LocalStore(root, mkdir=True)
+            root.mkdir(parents=True, exist_ok=True)
         except Exception as exc:
             raise classify(exc, f"open local store {root}") from exc
-        return ObjectStore(inner, kind="local", root=root, description=str(root))
+        return ObjectStore(None, kind="local", root=root, description=str(root))
 
     assert s3 is not None
     from obstore.store import S3Store

@@ -238,7 +238,7 @@ class ObjectStore:
     @property
     def _inner(self) -> Any:
         """obstore's store object. A local store writes without it (``_local_write``), so a
-        process that only writes objects never loads obstore (about 7 MB)."""
+        process that only writes objects never loads obstore (about 4 MB of the delivery process)."""
         if self._obstore is None:
             from obstore.store import LocalStore
 

@@ -252,3 +252,63 @@ async def test_drain_flushes_without_waiting_for_age(env):
     d.drain()
     await asyncio.wait_for(d.run(), 10)
     assert len(sink.batches) == 1 and d.acked == 1
+
+
+class Blocking(Recorder):
+    """Holds its first send until released; counts sends in flight at once."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def send(self, batch):
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.calls == 0:
+                self.calls += 1
+                await self.release.wait()
+                self.batches.append(batch)
+            else:
+                await super().send(batch)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_the_loops_of_one_sink_take_turns_across_partitions(tmp_path, env):
+    """One decoded batch per sink at a time: the loop of a second partition waits (its batch
+    not yet pending) while the first one's send is in progress, then goes on."""
+    j, store = env
+    other = EmbeddedJournal(tmp_path / "journal2")
+    await other.open(["rec"])
+    try:
+        parts = [j.writer(), other.writer()]
+        for p in parts:
+            await p.append([rec(i=i).encode() for i in range(5)])
+        sink = Blocking()
+        turn = asyncio.Lock()
+        loops = [Delivery(p, sink, cfg(), store, turn=turn) for p in parts]
+        tasks = [asyncio.create_task(d.run()) for d in loops]
+        try:
+            await eventually(lambda: asyncio.sleep(0, sink.calls == 1))
+            await asyncio.sleep(0.2)  # the other loop's batch is long collected (max_age 20 ms)
+            assert sink.calls == 1 and sink.in_flight == 1
+            cursors = [await p.load_cursor("rec") for p in parts]
+            assert sorted(c.pending is None for c in cursors) == [False, True]
+            sink.release.set()
+
+            async def done():
+                return sum(len(b) for b in sink.batches) == 10
+
+            await eventually(done)
+            assert sink.most_in_flight == 1
+            assert [await p.load_cursor("rec") for p in parts] == [Cursor(acked=5, pending=None)] * 2
+        finally:
+            sink.release.set()
+            for d in loops:
+                d.stop()
+            await asyncio.gather(*tasks)
+    finally:
+        await other.aclose()

@@ -1,7 +1,7 @@
 """Process model for ``sluice serve``.
 
-This process binds the socket and starts ``server.workers`` HTTP worker processes that share
-it (role ``http``: worker *i* appends to journal partition ``w<i>`` and fsyncs before every
+This process binds the port and starts ``server.workers`` HTTP worker processes that serve
+it (one socket each on Linux, see ``_bind``; role ``http``: worker *i* appends to journal partition ``w<i>`` and fsyncs before every
 2xx). It then delivers every partition to the sinks itself (role ``delivery``), at a lower
 CPU priority (``server.delivery_nice``): under a burst, accepting data wins the CPU and the
 journal absorbs the backlog, which delivery works off when the burst is over. Its disk I/O is
@@ -43,14 +43,49 @@ def serve(config: "Config") -> int:
     return _serve_multi(config)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, count: int = 1) -> list[socket.socket]:
+    """Listening sockets for ``count`` workers: one shared socket, or on Linux with several
+    workers one ``SO_REUSEPORT`` socket per worker.
+
+    Workers sharing one socket do not share the connections: the first to wake accepts all it
+    finds, so the few long-lived connections of a bulk client often all land on one worker
+    while the other idles. With a socket each, the kernel spreads new connections over the
+    workers by a hash of their addresses. A port held by anything else is refused as before:
+    it is first bound without ``SO_REUSEPORT``, which fails if any socket holds it (including
+    another gateway's reuse-port group)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
+    reuse_port = count > 1 and sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+    def one(port: int, reuse: bool) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    if not reuse_port:
+        socks = [one(port, False)]
+    else:
+        probe = one(port, False)  # EADDRINUSE if anyone holds the port
+        port = probe.getsockname()[1]  # port 0: the one the kernel chose
+        probe.close()
+        socks = []
+        try:
+            for _ in range(count):
+                socks.append(one(port, True))
+        except OSError:
+            for s in socks:
+                s.close()
+            raise
+    for sock in socks:
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    return socks
 
 
 def _serve_multi(config: "Config") -> int:
@@ -60,19 +95,20 @@ def _serve_multi(config: "Config") -> int:
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
     try:
-        sock = _bind(config.server.host, config.server.port)
+        socks = _bind(config.server.host, config.server.port, config.server.workers)
     except OSError as e:
         log.error("cannot listen", host=config.server.host, port=config.server.port, error=e.strerror or str(e))
         return 1
     log.info("listening", url=f"http://{config.server.host}:{config.server.port}", workers=config.server.workers,
              journal_max_bytes=config.journal.max_bytes)
     try:
-        return asyncio.run(_supervise(config, sock))
+        return asyncio.run(_supervise(config, socks))
     finally:
-        sock.close()
+        for sock in socks:
+            sock.close()
 
 
-async def _supervise(config: "Config", sock: socket.socket) -> int:
+async def _supervise(config: "Config", socks: list[socket.socket]) -> int:
     gateway = Gateway(config, role="delivery")
     gateway.acquire_lock()
     gateway.blobs.purge_partials()  # uploads a crash interrupted; no worker is running yet
@@ -82,7 +118,10 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    procs = [worker.spawn(config, i, sock) for i in range(config.server.workers)]
+    def sock(i: int) -> socket.socket:  # worker i's own socket, or the shared one
+        return socks[i % len(socks)]
+
+    procs = [worker.spawn(config, i, sock(i)) for i in range(config.server.workers)]
     # Lower the priority before the delivery side starts any thread (threads inherit it).
     _lower_priority(config.server.delivery_nice, config.server.delivery_io_class)
     failures = 0
@@ -102,7 +141,7 @@ async def _supervise(config: "Config", sock: socket.socket) -> int:
                         stop.set()
                         break
                     await asyncio.sleep(min(5.0, 0.2 * failures))
-                    procs[i] = worker.spawn(config, i, sock)
+                    procs[i] = worker.spawn(config, i, sock(i))
     finally:
         for p in procs:
             if p.poll() is None:

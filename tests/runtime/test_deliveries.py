@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 
 import sluiceway.runtime.deliveries as deliveries
@@ -46,21 +45,3 @@ async def test_the_pause_starts_over_after_a_long_healthy_run(monkeypatch):
     await DeliveryManager._guard(None, ("w0", "sql"), d)  # type: ignore[arg-type]
     # runs: crash after 0.5 s (wait 1), after 0.5 s (wait 2), after 100 s healthy (back to 1)
     assert waits == [1, 2, 1]
-
-
-async def test_the_loops_of_one_sink_share_its_turn(tmp_path, monkeypatch):
-    """One Delivery per (partition, sink); those of a sink share one lock (Delivery.turn)."""
-    from tests.helpers import make_config
-
-    async def idle(self) -> None:
-        return None
-
-    monkeypatch.setattr(deliveries.Delivery, "run", idle)
-    m = DeliveryManager(make_config(tmp_path), SimpleNamespace(), SimpleNamespace(), SimpleNamespace())  # type: ignore[arg-type]
-    m._spawn([SimpleNamespace(name="w0"), SimpleNamespace(name="w1"), SimpleNamespace(name="pull")])
-    sinks = [s.name for s, _ in m.sinks]
-    assert sinks == ["objects", "sql"]
-    for sink in sinks:
-        assert len({id(m.deliveries[(p, sink)].turn) for p in ("w0", "w1", "pull")}) == 1
-    assert m.deliveries[("w0", "objects")].turn is not m.deliveries[("w0", "sql")].turn
-    await asyncio.gather(*m.tasks.values())

@@ -42,7 +42,6 @@ class DeliveryManager:
         self.batch_prefix = f"{instance_id(config.data_dir)}-"
         self.deliveries: dict[tuple[str, str], Delivery] = {}
         self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self.turns = {sink.name: asyncio.Lock() for sink, _ in self.sinks}  # see Delivery.turn
         self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -57,7 +56,7 @@ class DeliveryManager:
                     continue
                 first_for_sink = not any(s == sink.name for _, s in self.deliveries)
                 d = Delivery(part, sink, cfg, self.store, self.metrics, handle_dead_letters=first_for_sink,
-                             batch_prefix=self.batch_prefix, turn=self.turns[sink.name])
+                             batch_prefix=self.batch_prefix)
                 self.deliveries[key] = d
                 self.tasks[key] = asyncio.create_task(self._guard(key, d), name=f"deliver-{part.name}-{sink.name}")
 

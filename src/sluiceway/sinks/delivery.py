@@ -12,9 +12,6 @@ For each (journal partition, sink) pair a ``Delivery`` loop:
    dead-lettered (kept in the store, listable, retryable);
 5. acks the cursor only after ``send`` succeeded or the records were dead-lettered.
 
-Steps 3 to 5 run in the sink's turn: the loops of one sink take turns, so the delivery
-process holds at most one decoded batch per sink, not one per partition.
-
 It also re-sends dead letters an operator asked to retry (``sluice deadletters retry``), split
 the same way when the sink refuses them.
 """
@@ -49,7 +46,7 @@ def backoff(attempt: int, initial: float, maximum: float, multiplier: float = 2.
 class Delivery:
     def __init__(self, partition: Partition, sink: Sink, config: SinkConfigBase, store: "Store",
                  metrics: "Metrics | None" = None, *, dead_letter_poll: float = 2.0,
-                 handle_dead_letters: bool = True, batch_prefix: str = "", turn: asyncio.Lock | None = None):
+                 handle_dead_letters: bool = True, batch_prefix: str = ""):
         self.partition = partition
         self.sink = sink
         self.cfg = config
@@ -62,10 +59,6 @@ class Delivery:
         # Prepended to Batch.partition (so to batch keys): the gateway's instance id, which
         # keeps keys of several gateways sharing a bucket apart.
         self.batch_prefix = batch_prefix
-        # Held while a batch is decoded and sent. The loops of one sink (one per journal
-        # partition) share it, so a sink holds one decoded batch in memory at a time however
-        # many HTTP workers fill the journal; the others wait with their batch undecoded.
-        self.turn = turn or asyncio.Lock()
         self.acked = 0
         self._rejected: dict[int, str] = {}  # set by _send when the sink refused some records
         self._draining = False
@@ -91,8 +84,7 @@ class Delivery:
             first, last = cursor.pending
             entries = await self._read_range(first, last)
             if entries:
-                async with self.turn:
-                    await self._deliver(entries, first, last, resent=True)
+                await self._deliver(entries, first, last, resent=True)
             else:
                 await self._ack(last)
         next_dl = time.monotonic()
@@ -101,11 +93,9 @@ class Delivery:
                 return
             entries = await self._collect()
             if entries:
-                async with self.turn:
-                    await self._deliver(entries, entries[0].offset, entries[-1].offset)
+                await self._deliver(entries, entries[0].offset, entries[-1].offset)
             if self.handle_dead_letters and time.monotonic() >= next_dl:
-                async with self.turn:
-                    await self._retry_dead_letters()
+                await self._retry_dead_letters()
                 next_dl = time.monotonic() + self.dead_letter_poll
 
     async def _collect(self) -> list[Entry]:

@@ -204,3 +204,17 @@ def test_archive_format_is_checked_and_names_the_key(tmp_path):
     with pytest.raises(ConfigError) as e:
         load_config(write(tmp_path, "archive:\n  jobs: [{table: logs, older_than: 30d, format: csv}]\n"))
     assert "archive.jobs[0].format" in str(e.value) and "parquet" in str(e.value)
+
+
+def test_a_stream_that_carries_blobs_needs_an_attachments_sink_that_takes_it():
+    from sluiceway.config.loader import validate_tree
+
+    sources = [{"type": "lightfile6"}]
+    with pytest.raises(ConfigError) as e:
+        validate_tree({"sources": sources, "sinks": [
+            {"name": "files", "type": "attachments", "streams": ["usage"]}, {"name": "db", "type": "sql"}]})
+    assert "sources[0]: stream 'specimen' carries blobs, but no attachments sink takes it" in str(e.value)
+    assert "files (streams: usage)" in str(e.value)
+    for streams in ([], ["specimen"]):  # every stream, or this one
+        validate_tree({"sources": sources, "sinks": [{"name": "files", "type": "attachments", "streams": streams}]})
+    validate_tree({"sources": sources})  # the defaults gain an attachments sink for every stream

@@ -10,9 +10,11 @@ from sluiceway.errors import ConfigError
 from tests.test_blobs import receiver
 
 
-def sink(tmp_path, name="att", peers=("att",), **cfg):
+def sink(tmp_path, name="att", peers=("att",), peer_streams=None, **cfg):
     c = AttachmentsSinkConfig(name=name, path=str(tmp_path / f"out-{name}"), **cfg)
-    return AttachmentsSink(name, c, SinkContext(data_dir=tmp_path / "data", store=None, attachment_sinks=peers))
+    ctx = SinkContext(data_dir=tmp_path / "data", store=None, attachment_sinks=peers,
+                      attachment_streams=peer_streams or {})
+    return AttachmentsSink(name, c, ctx)
 
 
 async def spooled(tmp_path, data: bytes, name="u/x.png"):
@@ -66,6 +68,44 @@ async def test_two_sinks_both_get_the_blob(tmp_path):
     assert (tmp_path / "out-a" / "u/x.png").read_bytes() == b"both"
     assert (tmp_path / "out-b" / "2026" / "01900000-0000-7000-8000-000000000001").read_bytes() == b"both"
     assert not blob.path.exists()
+
+
+async def test_a_sink_that_does_not_take_the_stream_is_not_waited_for(tmp_path):
+    # Two attachments sinks split by stream: the blob of a "specimen" record goes once its
+    # own sink has it (waiting for the "ldo" sink would keep it in the spool for good).
+    blob, batch = await spooled(tmp_path, b"only-a")
+    split = {"a": frozenset({"specimen"}), "b": frozenset({"ldo"})}
+    a = sink(tmp_path, "a", ("a", "b"), split, streams=["specimen"])
+    await a.send(batch)
+    assert (tmp_path / "out-a" / f"attachments/acme/2026/11/23/{blob.key}/u/x.png").read_bytes() == b"only-a"
+    assert not blob.path.exists()
+    assert sorted(p.name for p in blob.path.parent.iterdir() if p.is_file()) == []  # no markers left
+
+
+async def test_a_sink_without_a_filter_is_waited_for(tmp_path):
+    blob, batch = await spooled(tmp_path, b"a-and-c")
+    peers = {"a": frozenset({"specimen"}), "b": frozenset({"ldo"}), "c": frozenset()}
+    a = sink(tmp_path, "a", ("a", "b", "c"), peers, streams=["specimen"])
+    c = sink(tmp_path, "c", ("a", "b", "c"), peers)
+    await a.send(batch)
+    assert blob.path.exists()  # c takes every stream: it must have the blob too
+    await c.send(batch)
+    assert not blob.path.exists()
+
+
+def test_the_gateway_tells_sinks_each_others_streams(tmp_path):
+    from sluiceway.runtime.deliveries import build_sinks
+
+    cfg = validate_tree({"data_dir": str(tmp_path), "sinks": [
+        {"name": "a", "type": "attachments", "streams": ["specimen"]},
+        {"name": "b", "type": "attachments", "streams": ["ldo"]},
+        {"name": "c", "type": "attachments"},
+        {"name": "db", "type": "sql"},
+    ]})
+    sinks = {s.name: s for s, _ in build_sinks(cfg, store=None)}
+    assert sinks["a"].peers("specimen") == ["a", "c"]
+    assert sinks["c"].peers("ldo") == ["b", "c"]
+    assert sinks["c"].peers("usage") == ["c"]
 
 
 def test_batches_without_attachments_are_a_no_op(tmp_path):

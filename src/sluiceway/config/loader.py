@@ -94,11 +94,24 @@ def validate_tree(tree: dict[str, Any]) -> Config:
             problems.append(f"sources[{i}]: writes stream {missing[0]!r}, which server.streams does not allow")
         try:
             src.check_sinks(cfg.sinks)
-        except ConfigError as e:
+        except ConfigError as e:  # the source's own, more precise word on its sinks
             problems.append(str(e))
+        else:
+            problems += _blob_stream_problems(i, src, cfg.sinks)
     if problems:
         raise ConfigError("\n".join(problems))
     return cfg
+
+
+def _blob_stream_problems(i: int, source: Any, sinks: list[Any]) -> list[str]:
+    """A stream whose records carry spooled blobs must be taken by an ``attachments`` sink
+    (its ``streams`` empty or naming it), or those blobs would stay in the spool for good."""
+    attachments = [s for s in sinks if s.type == "attachments"]
+    listed = ", ".join(f"{s.name} (streams: {', '.join(s.streams)})" if s.streams else s.name for s in attachments)
+    return [f"sources[{i}]: stream {stream!r} carries blobs, but no attachments sink takes it "
+            f"(attachments sinks: {listed or 'none'}); add it to one's streams"
+            for stream in source.blob_streams()
+            if attachments and not any(not s.streams or stream in s.streams for s in attachments)]
 
 
 def _components(kind: str, raw_list: Any, problems: list[str]) -> list[Any]:

@@ -25,8 +25,9 @@ RESTART_MAX = 30.0  # seconds: the longest wait before restarting a delivery loo
 
 
 def build_sinks(config: "Config", store: "Store") -> list[tuple["Sink", object]]:
-    ctx = SinkContext(data_dir=config.data_dir, store=store,
-                      attachment_sinks=tuple(c.name for c in config.sinks if c.type == "attachments"))
+    attachments = [c for c in config.sinks if c.type == "attachments"]
+    ctx = SinkContext(data_dir=config.data_dir, store=store, attachment_sinks=tuple(c.name for c in attachments),
+                      attachment_streams={c.name: frozenset(c.streams) for c in attachments})
     return [(registry.implementation("sink", c.type)(c.name, c, ctx), c) for c in config.sinks]
 
 

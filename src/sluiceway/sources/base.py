@@ -36,6 +36,11 @@ class SourceConfigBase(StrictModel):
         for blobs). The defaults gain one of each; an explicit ``sinks`` list must have them."""
         return []
 
+    def blob_streams(self) -> list[str]:
+        """Streams whose records carry blobs from the spool: an ``attachments`` sink must take
+        each of them, or their blobs would never leave the spool."""
+        return []
+
     def check_sinks(self, sinks: list[Any]) -> None:
         """Raise ``ConfigError`` when the validated ``sinks`` cannot serve this source (checked
         by ``sluice validate`` and at start-up alike)."""

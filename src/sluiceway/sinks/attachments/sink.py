@@ -62,7 +62,7 @@ class AttachmentsSink(Sink):
         self.name = name
         self.config = config
         self.spool = BlobSpool(context.data_dir)
-        self.peers = list(context.attachment_sinks) or [name]  # every sink that must have a blob
+        self.context = context
         self.store: ObjectStore = open_destination(config, context.data_dir / "objects")
 
     def key(self, doc: dict[str, Any], att: dict[str, Any]) -> str:
@@ -111,7 +111,14 @@ class AttachmentsSink(Sink):
             if info.size != att["size"]:
                 raise PermanentError(f"blob {blob} is missing from the spool and {key!r} has "
                                      f"{info.size} bytes, not {att['size']}") from None
-        await asyncio.to_thread(self.spool.done, blob, self.name, self.peers)
+        await asyncio.to_thread(self.spool.done, blob, self.name, self.peers(doc["stream"]))
+
+    def peers(self, stream: str) -> list[str]:
+        """Every sink that must have stored a blob of a ``stream`` record before the spool lets
+        it go: the attachments sinks whose ``streams`` take that stream. (A sink that never sees
+        the record must not be waited for, or the blob would stay in the spool for good.)"""
+        peers = self.context.attachment_peers(stream)
+        return peers if self.name in peers else [*peers, self.name]
 
     async def healthcheck(self) -> None:
         await self.store.check()

@@ -85,3 +85,6 @@ class IngressSourceConfig(SourceConfigBase):
 
     def needs_sinks(self) -> list[str]:
         return ["attachments"]
+
+    def blob_streams(self) -> list[str]:
+        return [self.upload_stream]

@@ -50,6 +50,9 @@ class LdoSourceConfig(SourceConfigBase):
     def needs_sinks(self) -> list[str]:
         return ["attachments"]
 
+    def blob_streams(self) -> list[str]:
+        return [self.stream]
+
     def check_sinks(self, sinks: list[Any]) -> None:
         resolve_files_sink(self, sinks)
 

@@ -38,3 +38,6 @@ class Lightfile6SourceConfig(SourceConfigBase):
 
     def needs_sinks(self) -> list[str]:
         return ["attachments"]
+
+    def blob_streams(self) -> list[str]:
+        return [self.specimen_stream]

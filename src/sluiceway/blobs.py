@@ -15,10 +15,11 @@ a thread so the event loop keeps serving), so a 1 GB upload holds about one chun
 
 Crash windows: a ``.part`` file left by a crash mid-upload (the client got no answer) is
 removed when the spool opens. A crash between the rename and the journal append leaves a
-blob no record references (the client got no answer either); it stays in the spool, never
-reported as accepted, until an operator removes it (``docs/operations.md``). A blob whose
-upload an ``attachments`` sink refused for good also stays (its record is a dead letter, whose
-journal entry may be reclaimed): ``sluice deadletters retry`` needs it.
+blob no record references (the client got no answer either); it is never reported as
+accepted, and the delivering process's sweep removes it once it is an hour old
+(``runtime/blobsweep.py``). A blob whose upload an ``attachments`` sink refused for good stays
+(its record is a dead letter, whose journal entry may be reclaimed): ``sluice deadletters
+retry`` needs it, and the sweep keeps every blob a journal entry or a dead letter refers to.
 """
 
 from __future__ import annotations
@@ -136,6 +137,50 @@ class BlobSpool:
 
     def has_done(self, key: str, sink: str) -> bool:
         return (self.root / f"{key}.{sink}.done").exists()
+
+    def older_than(self, cutoff: float) -> dict[str, int]:
+        """Blobs last written before ``cutoff`` (a ``time.time()``): key → size."""
+        out: dict[str, int] = {}
+        if self.root.is_dir():
+            for entry in os.scandir(self.root):
+                if "." in entry.name or not entry.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                if st.st_mtime < cutoff:
+                    out[entry.name] = st.st_size
+        return out
+
+    def remove(self, key: str) -> bool:
+        """Delete a blob and any ``.done`` markers of it; True if the blob was there."""
+        path = self.path(key)
+        try:
+            path.unlink()
+            found = True
+        except FileNotFoundError:
+            found = False
+        for marker in self.root.glob(f"{key}.*.done"):
+            marker.unlink(missing_ok=True)
+        return found
+
+    def drop_stray_markers(self, cutoff: float) -> int:
+        """Delete ``.done`` markers older than ``cutoff`` whose blob is gone (a crash between
+        the blob's deletion and its markers' in ``done``)."""
+        n = 0
+        if self.root.is_dir():
+            for entry in os.scandir(self.root):
+                key, _, rest = entry.name.partition(".")
+                if not rest.endswith(".done") or (self.root / key).exists():
+                    continue
+                try:
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        n += 1
+                except FileNotFoundError:
+                    continue
+        return n
 
     def stats(self) -> tuple[int, int]:
         """(blobs, bytes) waiting in the spool."""

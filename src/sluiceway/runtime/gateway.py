@@ -107,6 +107,9 @@ class Gateway:
             self.deliveries = DeliveryManager(self.config, self.journal, self.store, self.metrics)
             await self.deliveries.start()
             self._tasks.append(asyncio.create_task(self._purge_idempotency(), name="idempotency-purge"))
+            from sluiceway.runtime import blobsweep
+
+            self._tasks.append(asyncio.create_task(blobsweep.run(self.blobs, self.journal, self.store), name="blob-sweep"))
             for source in self.sources:
                 if source.config.background:
                     await source.start()

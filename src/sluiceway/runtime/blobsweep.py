@@ -1,0 +1,119 @@
+"""Removing blobs from the spool that no record refers to.
+
+Two things leave such blobs: a crash in the instant between a blob's rename into the spool and
+the append of its record (the client got no 2xx), and blobs whose record some removed
+``attachments`` sink never delivered. A blob is still needed while anything refers to it by
+its key (``Attachment.key``):
+
+* a journal entry still stored: a record a sink has not acknowledged yet (or not reclaimed);
+* a dead letter: an upload refused for good is retried from the spool.
+
+A request renames its blob into the spool and appends its record a moment later, so only
+blobs older than ``grace`` are candidates, and the steps run in this order: list the
+candidates, read every partition of the journal to its end, then read the dead letters. A
+record appended before the listing is in the journal when it is read; one that leaves the
+journal meanwhile for the dead letters is a dead letter by then (delivery stores the dead
+letter before it acknowledges the entry, and only acknowledged entries are reclaimed). What
+is left is deleted, with any ``.done`` markers of the blob, and ``.done`` markers whose blob
+is gone (a crash inside ``BlobSpool.done``) older than ``grace`` go too.
+
+The delivering process sweeps at start and then every ``SWEEP_INTERVAL`` seconds; the sweep
+costs nothing while the spool holds no blob older than ``grace`` (the usual case: blobs leave
+once uploaded). Otherwise it reads the whole journal, skipping entries without a ``"key"``
+without decoding them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from sluiceway.record import decode_head
+from sluiceway.telemetry.logging import get_logger
+
+if TYPE_CHECKING:
+    from sluiceway.blobs import BlobSpool
+    from sluiceway.journal import Journal
+    from sluiceway.store import Store
+
+log = get_logger("sluiceway.blobs")
+
+SWEEP_INTERVAL = 3600.0  # seconds between sweeps of the delivering process
+SWEEP_GRACE = 3600.0  # a blob younger than this is never removed
+READ_COUNT, READ_BYTES = 2000, 4 << 20  # journal entries per read while looking for references
+DEAD_LETTER_PAGE = 500
+
+
+def attachment_keys(data: bytes | str) -> list[str]:
+    """The blob keys an encoded record refers to (none for anything that is not a record)."""
+    raw = data.encode() if isinstance(data, str) else data
+    if b'"key"' not in raw:  # no attachment can be there: skip the decoding
+        return []
+    head = decode_head(raw)
+    if head is None or bytes(head.attachments) in (b"[]", b"null"):
+        return []
+    try:
+        items = orjson.loads(bytes(head.attachments))
+    except orjson.JSONDecodeError:
+        return []
+    return [a["key"] for a in items if isinstance(a, dict) and isinstance(a.get("key"), str)] \
+        if isinstance(items, list) else []
+
+
+async def sweep(spool: "BlobSpool", journal: "Journal", store: "Store", grace: float = SWEEP_GRACE,
+                now: float | None = None) -> tuple[int, int]:
+    """Delete the spool's blobs older than ``grace`` that no journal entry and no dead letter
+    refers to. Returns (blobs removed, bytes freed)."""
+    cutoff = (time.time() if now is None else now) - grace
+    candidates = await asyncio.to_thread(spool.older_than, cutoff)
+    if not candidates:
+        await asyncio.to_thread(spool.drop_stray_markers, cutoff)
+        return 0, 0
+    for part in await journal.refresh():
+        stats = part.stats()
+        after, last = max(stats.first_offset - 1, 0), stats.last_offset
+        while candidates and after < last:
+            entries = await part.read(after, READ_COUNT, READ_BYTES)
+            if not entries:
+                break
+            for e in entries:
+                for key in attachment_keys(e.data):
+                    candidates.pop(key, None)
+            after = entries[-1].offset
+            await asyncio.sleep(0)  # let delivery run between reads
+    after_id = 0
+    while candidates:
+        rows = await store.list_dead_letters(limit=DEAD_LETTER_PAGE, after_id=after_id)
+        if not rows:
+            break
+        for row in rows:
+            for key in attachment_keys(row["data"]):
+                candidates.pop(key, None)
+        after_id = rows[-1]["id"]
+    removed = freed = 0
+    for key, size in candidates.items():
+        if await asyncio.to_thread(spool.remove, key):
+            removed += 1
+            freed += size
+    await asyncio.to_thread(spool.drop_stray_markers, cutoff)
+    if removed:
+        log.warning("removed blobs no record refers to", blobs=removed, bytes=freed,
+                    older_than_s=grace, keys=sorted(candidates)[:20])
+    return removed, freed
+
+
+async def run(spool: "BlobSpool", journal: "Journal", store: "Store", interval: float = SWEEP_INTERVAL,
+              grace: float = SWEEP_GRACE) -> None:
+    """Sweep now and then every ``interval`` seconds until cancelled; a failed sweep is logged
+    and tried again at the next turn (nothing is removed unless a sweep completes)."""
+    while True:
+        try:
+            await sweep(spool, journal, store, grace)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a sweep that fails removes nothing; try later
+            log.error("blob sweep failed", error=str(e) or type(e).__name__)
+        await asyncio.sleep(interval)

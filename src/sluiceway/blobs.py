@@ -16,7 +16,7 @@ a thread so the event loop keeps serving), so a 1 GB upload holds about one chun
 Crash windows: a ``.part`` file left by a crash mid-upload (the client got no answer) is
 removed when the spool opens. A crash between the rename and the journal append leaves a
 blob no record references (the client got no answer either); it is never reported as
-accepted, and the delivering process's sweep removes it once it is an hour old
+accepted, and the delivering process's sweep removes it once it is a day old
 (``runtime/blobsweep.py``). A blob whose upload an ``attachments`` sink refused for good stays
 (its record is a dead letter, whose journal entry may be reclaimed): ``sluice deadletters
 retry`` needs it, and the sweep keeps every blob a journal entry or a dead letter refers to.

@@ -104,7 +104,8 @@ async def test_the_gateway_sweeps_at_start(tmp_path, monkeypatch):
 
     cfg = validate_tree({"data_dir": str(tmp_path / "data"), "sources": [{"type": "lightfile6"}]})
     spool = BlobSpool(cfg.data_dir)
-    blob(spool, "orphan", age=2 * HOUR)
+    blob(spool, "orphan", age=blobsweep.SWEEP_GRACE + HOUR)
+    blob(spool, "recent", age=blobsweep.SWEEP_GRACE - HOUR)
     swept = []
     real = blobsweep.sweep
 
@@ -120,6 +121,6 @@ async def test_the_gateway_sweeps_at_start(tmp_path, monkeypatch):
             if swept:
                 break
             await asyncio.sleep(0.01)
-        assert swept == [(1, 3)] and not spool.path("orphan").exists()
+        assert swept == [(1, 3)] and not spool.path("orphan").exists() and spool.path("recent").exists()
     finally:
         await gw.aclose()

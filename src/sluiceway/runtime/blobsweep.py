@@ -8,8 +8,8 @@ its key (``Attachment.key``):
 * a journal entry still stored: a record a sink has not acknowledged yet (or not reclaimed);
 * a dead letter: an upload refused for good is retried from the spool.
 
-A request renames its blob into the spool and appends its record a moment later, so only
-blobs older than ``grace`` are candidates, and the steps run in this order: list the
+A request renames its blob into the spool and appends its record a moment later (after
+unpacking it, for an ingress upload), so only blobs older than ``grace`` (a day) are candidates, and the steps run in this order: list the
 candidates, read every partition of the journal to its end, then read the dead letters. A
 record appended before the listing is in the journal when it is read; one that leaves the
 journal meanwhile for the dead letters is a dead letter by then (delivery stores the dead
@@ -17,9 +17,9 @@ letter before it acknowledges the entry, and only acknowledged entries are recla
 is left is deleted, with any ``.done`` markers of the blob, and ``.done`` markers whose blob
 is gone (a crash inside ``BlobSpool.done``) older than ``grace`` go too.
 
-The delivering process sweeps at start and then every ``SWEEP_INTERVAL`` seconds; the sweep
-costs nothing while the spool holds no blob older than ``grace`` (the usual case: blobs leave
-once uploaded). Otherwise it reads the whole journal, skipping entries without a ``"key"``
+The delivering process sweeps at start and then every ``SWEEP_INTERVAL`` seconds (an hour);
+the sweep costs nothing while the spool holds no blob older than ``grace`` (the usual case:
+blobs leave once uploaded). Otherwise it reads the whole journal, skipping entries without a ``"key"``
 without decoding them.
 """
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 log = get_logger("sluiceway.blobs")
 
 SWEEP_INTERVAL = 3600.0  # seconds between sweeps of the delivering process
-SWEEP_GRACE = 3600.0  # a blob younger than this is never removed
+SWEEP_GRACE = 86400.0  # a blob younger than this is never removed (room for any slow request)
 READ_COUNT, READ_BYTES = 2000, 4 << 20  # journal entries per read while looking for references
 DEAD_LETTER_PAGE = 500
 

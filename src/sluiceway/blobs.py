@@ -184,13 +184,8 @@ class BlobSpool:
 
     def stats(self) -> tuple[int, int]:
         """(blobs, bytes) waiting in the spool."""
-        n = size = 0
-        if self.root.is_dir():
-            for p in self.root.iterdir():
-                if p.is_file() and "." not in p.name:
-                    n += 1
-                    size += p.stat().st_size
-        return n, size
+        sizes = self.older_than(float("inf"))
+        return len(sizes), sum(sizes.values())
 
 
 class BlobWriter:

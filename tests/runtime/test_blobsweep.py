@@ -124,3 +124,32 @@ async def test_the_gateway_sweeps_at_start(tmp_path, monkeypatch):
         assert swept == [(1, 3)] and not spool.path("orphan").exists() and spool.path("recent").exists()
     finally:
         await gw.aclose()
+
+
+async def test_run_keeps_the_spool_gauges_and_counts_what_it_removes(tmp_path, sqlite_store):
+    from sluiceway.telemetry.metrics import Metrics
+
+    spool = BlobSpool(tmp_path / "data")
+    blob(spool, "orphan", age=2 * HOUR)
+    blob(spool, "waiting", age=0, data=b"12345")
+    journal = await journal_with(tmp_path, "w0", [])
+    metrics = Metrics()
+    task = asyncio.create_task(blobsweep.run(spool, journal, sqlite_store, metrics, grace=HOUR, gauge_every=0.01))
+    try:
+        for _ in range(300):
+            if metrics.spool_blobs._value.get() == 1 and metrics.blobs_swept._value.get() == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert metrics.spool_bytes._value.get() == 5
+        text = metrics.render().decode()
+        assert "sluice_blobs_swept_total 1.0" in text and "sluice_blob_spool_blobs 1.0" in text
+        blob(spool, "another", age=0)
+        for _ in range(300):
+            if metrics.spool_blobs._value.get() == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert metrics.spool_blobs._value.get() == 2 and metrics.blobs_swept._value.get() == 1  # hourly
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await journal.aclose()

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sluiceway.blobs import BlobSpool
     from sluiceway.journal import Journal
     from sluiceway.store import Store
+    from sluiceway.telemetry.metrics import Metrics
 
 log = get_logger("sluiceway.blobs")
 
@@ -45,6 +46,7 @@ SWEEP_INTERVAL = 3600.0  # seconds between sweeps of the delivering process
 SWEEP_GRACE = 86400.0  # a blob younger than this is never removed (room for any slow request)
 READ_COUNT, READ_BYTES = 2000, 4 << 20  # journal entries per read while looking for references
 DEAD_LETTER_PAGE = 500
+GAUGE_INTERVAL = 10.0  # seconds between readings of the spool's size for the metrics
 
 
 def attachment_keys(data: bytes | str) -> list[str]:
@@ -105,15 +107,28 @@ async def sweep(spool: "BlobSpool", journal: "Journal", store: "Store", grace: f
     return removed, freed
 
 
-async def run(spool: "BlobSpool", journal: "Journal", store: "Store", interval: float = SWEEP_INTERVAL,
-              grace: float = SWEEP_GRACE) -> None:
+async def run(spool: "BlobSpool", journal: "Journal", store: "Store", metrics: "Metrics | None" = None,
+              interval: float = SWEEP_INTERVAL, grace: float = SWEEP_GRACE, gauge_every: float = GAUGE_INTERVAL) -> None:
     """Sweep now and then every ``interval`` seconds until cancelled; a failed sweep is logged
-    and tried again at the next turn (nothing is removed unless a sweep completes)."""
+    and tried again at the next turn (nothing is removed unless a sweep completes). Meanwhile
+    keep the spool's gauges (``sluice_blob_spool_blobs`` / ``_bytes``) current."""
+    next_sweep = 0.0
     while True:
-        try:
-            await sweep(spool, journal, store, grace)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a sweep that fails removes nothing; try later
-            log.error("blob sweep failed", error=str(e) or type(e).__name__)
-        await asyncio.sleep(interval)
+        if time.monotonic() >= next_sweep:
+            next_sweep = time.monotonic() + interval
+            try:
+                removed, _ = await sweep(spool, journal, store, grace)
+                if metrics is not None and removed:
+                    metrics.blobs_swept.inc(removed)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a sweep that fails removes nothing; try later
+                log.error("blob sweep failed", error=str(e) or type(e).__name__)
+        if metrics is not None:
+            try:
+                blobs, size = await asyncio.to_thread(spool.stats)
+                metrics.spool_blobs.set(blobs)
+                metrics.spool_bytes.set(size)
+            except OSError as e:
+                log.warning("cannot read the blob spool", error=str(e))
+        await asyncio.sleep(min(gauge_every, max(0.0, next_sweep - time.monotonic())))

@@ -109,7 +109,8 @@ class Gateway:
             self._tasks.append(asyncio.create_task(self._purge_idempotency(), name="idempotency-purge"))
             from sluiceway.runtime import blobsweep
 
-            self._tasks.append(asyncio.create_task(blobsweep.run(self.blobs, self.journal, self.store), name="blob-sweep"))
+            self._tasks.append(asyncio.create_task(blobsweep.run(self.blobs, self.journal, self.store, self.metrics),
+                                                   name="blob-sweep"))
             for source in self.sources:
                 if source.config.background:
                     await source.start()

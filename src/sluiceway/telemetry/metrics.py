@@ -44,6 +44,11 @@ class Metrics:
         self.records_sent = Counter("sluice_sink_records_sent", "Records delivered", ["sink"], registry=r)
         self.sink_retries = Counter("sluice_sink_retries", "Transient failures retried", ["sink"], registry=r)
         self.dead_letters = Counter("sluice_sink_dead_letters", "Records dead-lettered", ["sink"], registry=r)
+        self.spool_blobs = Gauge("sluice_blob_spool_blobs", "Blobs in the spool, waiting for their attachments sinks",
+                                 registry=r)
+        self.spool_bytes = Gauge("sluice_blob_spool_bytes", "Bytes of the blobs in the spool", registry=r)
+        self.blobs_swept = Counter("sluice_blobs_swept", "Blobs no record refers to, removed from the spool",
+                                   registry=r)
         self._accepted = self.events_accepted.values
 
     def accepted(self, stream: str, n: int) -> None:

@@ -135,7 +135,7 @@ def archive(
     delete them. Resumable: run it again after an interruption."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from sluiceway.archive.jobs import archiver
+    from sluiceway.archive.jobs import ArchiveBusy, archive_lock, archiver
     from sluiceway.config.types import parse_duration
 
     try:
@@ -154,10 +154,16 @@ def archive(
             progress.update(task, total=total)
             if dry_run:
                 return total, None
-            return total, await a.run()
+            with archive_lock(cfg.data_dir, table):
+                return total, await a.run()
 
     try:
         total, summary = _run(go, cfg)
+    except ArchiveBusy as e:
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/red] {escape(str(e))}; try again when it is done", highlight=False)
+        raise typer.Exit(1) from None
     except ValueError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False, markup=False)
         raise typer.Exit(2) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 from datetime import timedelta
 
@@ -197,3 +198,49 @@ async def test_logs_to_parquet_every_column_type(any_store, tmp_path):
     assert first["time"] == want["time"] and first["level"] == want["level"] and first["url"] == want["url"]
     assert orjson.loads(first["headers"]) == want["headers"] and orjson.loads(first["raw"]) == want["raw"]
     assert await a.count() == 0
+
+
+async def test_an_exclusive_rerun_clears_what_a_killed_write_left(sqlite_store, tmp_path):
+    await seed(sqlite_store, 10, 0)
+    objects = open_store(local_path=tmp_path / "objects")
+    cutoff = utcnow() - timedelta(days=90)
+    a = Archiver(sqlite_store, objects, "feedback", cutoff)
+    rows = await a._next_chunk()
+    key, _ = await a._export(rows)  # the key the rerun writes again
+    obj = tmp_path / "objects" / key
+    obj.unlink()
+    (obj.parent / f"{obj.name}.manifest.json").unlink()
+    leftover = obj.parent / f"{obj.name}#4242"  # a run killed while writing the object
+    leftover.write_bytes(b"partial")
+    summary = await Archiver(sqlite_store, objects, "feedback", cutoff, exclusive=True).run()
+    assert summary.rows == 10 and obj.exists() and not leftover.exists()
+
+
+def test_one_archive_run_per_table_at_a_time(tmp_path):
+    from sluiceway.archive.jobs import ArchiveBusy, archive_lock
+
+    with archive_lock(tmp_path, "feedback"):
+        with pytest.raises(ArchiveBusy, match="another archive run of table 'feedback'"):
+            with archive_lock(tmp_path, "feedback"):
+                pass
+        with archive_lock(tmp_path, "logs"):  # another table: fine
+            pass
+    with archive_lock(tmp_path, "feedback"):  # released
+        pass
+
+
+async def test_a_busy_table_skips_the_scheduled_turn_and_the_cli_refuses(sqlite_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from sluiceway.archive.jobs import archive_lock, run_job
+    from sluiceway.cli import app
+    from tests.helpers import make_config
+
+    await seed(sqlite_store, 5, 0)
+    cfg = make_config(tmp_path / "data", archive={"jobs": [{"table": "feedback", "older_than": "90d"}]})
+    with archive_lock(cfg.data_dir, "feedback"):
+        assert await run_job(cfg, sqlite_store, cfg.archive.jobs[0]) is None
+        r = await asyncio.to_thread(CliRunner().invoke, app, [
+            "archive", "--table", "feedback", "--older-than", "90d", "--data-dir", str(cfg.data_dir)])
+        assert r.exit_code == 1 and "another archive run of table 'feedback' is in progress" in r.output, r.output
+    assert (await run_job(cfg, sqlite_store, cfg.archive.jobs[0])).rows == 5

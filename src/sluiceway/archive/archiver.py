@@ -55,7 +55,10 @@ class ArchiveSummary:
 class Archiver:
     def __init__(self, store: "Store", objects: "ObjectStore", table: str, cutoff: datetime, *,
                  chunk_rows: int = 50_000, prefix: str = "archive", file_format: str = "jsonl.gz",
-                 on_progress: Callable[[int], None] | None = None):
+                 on_progress: Callable[[int], None] | None = None, exclusive: bool = False):
+        """``exclusive``: the caller holds the table's archive lock (``jobs.archive_lock``), so
+        no one else writes these objects now, and the staging files an interrupted run left
+        beside an object it writes again are deleted first (a local store's ``<key>#<digits>``)."""
         if table not in TABLES:
             raise ValueError(f"cannot archive {table!r}; tables: {', '.join(TABLES)}")
         if table not in schema.tables:
@@ -71,6 +74,7 @@ class Archiver:
         self.format_name = file_format
         self.format = get_format(file_format)
         self.on_progress = on_progress
+        self.exclusive = exclusive
 
     async def count(self) -> int:
         q = sa.select(sa.func.count()).select_from(self.table).where(self.time < self.cutoff)
@@ -107,14 +111,16 @@ class Archiver:
                f".{self.format.extension}")
         data = self.format.encode(self.table, rows)
         sha = hashlib.sha256(data).hexdigest()
-        await self.objects.put(key, data, content_type=self.format.content_type, metadata={"sluice-sha256": sha})
+        await self.objects.put(key, data, content_type=self.format.content_type, metadata={"sluice-sha256": sha},
+                               resent=self.exclusive)
         manifest = {
             "state": "exported", "table": self.table.name, "object": key, "format": self.format_name,
             "rows": len(rows), "sha256": sha,
             "bytes": len(data), "min_time": rfc3339(first), "max_time": rfc3339(last),
             "cutoff": rfc3339(self.cutoff), "columns": list(rows[0]), "exported_at": rfc3339(utcnow()), "ids": ids,
         }
-        await self.objects.put(f"{key}.manifest.json", orjson.dumps(manifest), content_type="application/json")
+        await self.objects.put(f"{key}.manifest.json", orjson.dumps(manifest), content_type="application/json",
+                               resent=self.exclusive)
         return key, manifest
 
     async def _finish(self, manifest_key: str, manifest: dict[str, Any]) -> None:
@@ -131,7 +137,8 @@ class Archiver:
             for part in chunked(manifest["ids"], 1000):
                 deleted += (await conn.execute(sa.delete(self.table).where(self.id.in_(part)))).rowcount or 0
         manifest = {**manifest, "state": "complete", "deleted": deleted, "completed_at": rfc3339(utcnow())}
-        await self.objects.put(manifest_key, orjson.dumps(manifest), content_type="application/json")
+        await self.objects.put(manifest_key, orjson.dumps(manifest), content_type="application/json",
+                               resent=self.exclusive)
         if self.on_progress is not None:
             self.on_progress(manifest["rows"])
 

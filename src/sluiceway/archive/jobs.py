@@ -4,8 +4,12 @@ delivering process of a gateway)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sluiceway.archive.archiver import Archiver, ArchiveSummary
@@ -21,17 +25,46 @@ if TYPE_CHECKING:
 log = get_logger("sluiceway.archive")
 
 
+class ArchiveBusy(Exception):
+    """Another run is archiving the same table of the same data dir."""
+
+
+@contextlib.contextmanager
+def archive_lock(data_dir: Path, table: str) -> Iterator[None]:
+    """One archive run per table and data dir at a time (``ArchiveBusy`` otherwise), e.g. a
+    scheduled job and ``sluice archive``. Within it a run may clear the staging files an
+    interrupted run left beside the objects it writes again: no one else is writing them."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(data_dir / f"archive-{table}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ArchiveBusy(f"another archive run of table {table!r} is in progress on {data_dir}") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def archiver(config: "Config", store: "Store", table: str, older_than: float,
              on_progress: Callable[[int], None] | None = None, file_format: str | None = None) -> Archiver:
-    """``file_format``: ``jsonl.gz`` or ``parquet``; default ``archive.format``."""
+    """``file_format``: ``jsonl.gz`` or ``parquet``; default ``archive.format``. Run it inside
+    ``archive_lock`` (it deletes what an interrupted run left beside the objects it writes)."""
     a = config.archive
     objects = open_destination(a, config.data_dir / "objects")
     return Archiver(store, objects, table, utcnow() - timedelta(seconds=older_than), chunk_rows=a.chunk_rows,
-                    prefix=a.prefix, file_format=file_format or a.format, on_progress=on_progress)
+                    prefix=a.prefix, file_format=file_format or a.format, on_progress=on_progress, exclusive=True)
 
 
-async def run_job(config: "Config", store: "Store", job: "ArchiveJob") -> ArchiveSummary:
-    summary = await archiver(config, store, job.table, job.older_than, file_format=job.format).run()
+async def run_job(config: "Config", store: "Store", job: "ArchiveJob") -> ArchiveSummary | None:
+    """Run one job; None when another run of its table is in progress (this turn is skipped)."""
+    a = archiver(config, store, job.table, job.older_than, file_format=job.format)
+    try:
+        with archive_lock(config.data_dir, job.table):
+            summary = await a.run()
+    except ArchiveBusy as e:
+        log.info("archive skipped", table=job.table, reason=str(e))
+        return None
     log.info("archive done", table=job.table, rows=summary.rows, chunks=summary.chunks, resumed=summary.resumed,
              cutoff=summary.cutoff)
     return summary

@@ -208,13 +208,73 @@ async def test_failures_are_combined(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with pytest.raises(TransientError, match="2 of 4 objects failed") as info:
         await sink.send(mixed_batch())
     assert info.value.retry_after == 4
+    # transient and permanent: all again (the permanent one alone is settled on a later try)
     monkeypatch.setattr(sink.store, "put", failing({"globex": TransientError("slow"),
                                                     "error/": PermanentError("denied")}))
-    with pytest.raises(PermanentError, match="denied"):
+    with pytest.raises(TransientError, match="2 of 4 objects failed; first: slow"):
+        await sink.send(mixed_batch())
+    # every object refused for good: permanent (delivery then tries halves; nothing was stored)
+    monkeypatch.setattr(sink.store, "put", failing({"/": PermanentError("denied")}))
+    with pytest.raises(PermanentError, match="4 of 4 objects failed; first: denied"):
         await sink.send(mixed_batch())
     monkeypatch.setattr(sink.store, "put", failing({"globex": RuntimeError("bug")}))
     with pytest.raises(TransientError, match="bug"):
         await sink.send(mixed_batch())
+
+
+async def test_only_the_records_of_refused_objects_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Some objects stored, others refused for good: the stored ones stand and only the
+    records of the refused ones are dead-lettered (a split would store them twice)."""
+    from sluiceway.errors import RejectedRecords
+
+    sink = make_sink(tmp_path)
+    real_put = sink.store.put
+
+    async def put(key, data, **kw):
+        if "/acme/" in key and "/10/" in key:
+            raise PermanentError("403 AccessDenied")
+        await real_put(key, data, **kw)
+
+    monkeypatch.setattr(sink.store, "put", put)
+    with pytest.raises(RejectedRecords) as info:
+        await sink.send(mixed_batch())
+    assert sorted(info.value.rejected) == [0, 2, 4]  # usage/acme/10 (0, 4) and error/acme/10 (2)
+    assert "403 AccessDenied" in info.value.rejected[0]
+    b = "w0-000000000001-000000000005"
+    assert sorted(files(tmp_path / "objects")) == [f"usage/acme/2024/03/01/11/{b}.jsonl.gz",
+                                                   f"usage/globex/2024/03/01/10/{b}.jsonl.gz"]
+
+
+async def test_delivery_dead_letters_the_refused_object_records_once(tmp_path: Path, sqlite_store,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    """End to end through the delivery helper: no record lands in two objects."""
+    import asyncio
+
+    from sluiceway.journal import EmbeddedJournal
+    from sluiceway.sinks.delivery import Delivery
+
+    sink = make_sink(tmp_path)
+    real_put = sink.store.put
+
+    async def put(key, data, **kw):
+        if key.startswith("error/"):
+            raise PermanentError("403 AccessDenied")
+        await real_put(key, data, **kw)
+
+    monkeypatch.setattr(sink.store, "put", put)
+    journal = EmbeddedJournal(tmp_path / "journal", writer_name="w0")
+    await journal.open(["objects"])
+    records = mixed_batch().records
+    await journal.writer().append([r.encode() for r in records])
+    d = Delivery(journal.writer(), sink, sink.config, sqlite_store, handle_dead_letters=False)
+    d.drain()
+    await asyncio.wait_for(d.run(), 10)
+    stored = [r.id for body in files(tmp_path / "objects").values() for r in decode_jsonl_gzip(body)]
+    dead = [row["record_id"] for row in await sqlite_store.list_dead_letters(sink="objects")]
+    assert sorted(stored) == sorted(r.id for r in records if r.stream != "error")  # each once
+    assert dead == [records[2].id]
+    await journal.aclose()
+    await sink.aclose()
 
 
 # ------------------------------------------------------------------------ validation

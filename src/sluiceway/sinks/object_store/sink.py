@@ -14,6 +14,10 @@ id (``<data_dir>/instance-id``), so gateways sharing a bucket never share a key.
 ``format``: ``record`` writes each record's full envelope (one JSON object per line);
 ``payload`` writes only its payload (a payload that is a JSON string, such as a report kept
 as text, is written as that text when it fits on one line).
+
+Failures (``_combine``): a transient one sends the whole batch again (same keys, same bytes);
+when some objects are stored and the others are refused for good, only the records of the
+refused ones are dead-lettered, so stored records are not written again under other keys.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pydantic import Field, field_validator
 
 from sluiceway.config.blocks import Destination
 from sluiceway.config.types import SinkConfigBase
-from sluiceway.errors import PermanentError, SinkError, TransientError
+from sluiceway.errors import PermanentError, RejectedRecords, SinkError, TransientError
 from sluiceway.objectstore import ObjectStore, classify, open_destination
 from sluiceway.record import UTC, RecordHead, dumps_exact, parse_time
 from sluiceway.sinks.base import Batch, Sink
@@ -112,6 +116,10 @@ class ObjectStoreSink(Sink):
         Works on the batch's heads and raw lines: no payload is decoded or re-encoded, so a
         line in the object is exactly the journal's encoding of the Record.
         """
+        return self._plan(batch)[0]
+
+    def _plan(self, batch: Batch) -> tuple[dict[str, list[bytes]], dict[str, list[int]]]:
+        """``plan`` and, for each key, the batch indexes of its records."""
         streams = self._streams
         cache: dict[tuple[str, str, str], str] = {}
 
@@ -127,16 +135,17 @@ class ObjectStoreSink(Sink):
 
         items = [p for p in enumerate(batch.heads) if not streams or p[1].stream in streams]
         groups = group_records(items, key_of)
+        indexes = {key: [i for i, _ in group] for key, group in groups.items()}
         if self.config.format == "payload":
             docs = batch.docs
-            return {key: [_payload_line(docs[i]["payload"]) for i, _ in group] for key, group in groups.items()}
+            return {key: [_payload_line(docs[i]["payload"]) for i in ix] for key, ix in indexes.items()}, indexes
         raw = batch.raw
-        return {key: [raw[i] for i, _ in group] for key, group in groups.items()}
+        return {key: [raw[i] for i in ix] for key, ix in indexes.items()}, indexes
 
     async def send(self, batch: Batch) -> None:
         if self._closed:
             raise TransientError(f"sink {self.name!r} is closed")
-        groups = self.plan(batch)
+        groups, indexes = self._plan(batch)
         if not groups:
             return
         limit = asyncio.Semaphore(UPLOAD_CONCURRENCY)
@@ -155,9 +164,9 @@ class ObjectStoreSink(Sink):
                 )
 
         results = await asyncio.gather(*(upload(k, v) for k, v in groups.items()), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise _combine(failures, len(groups), batch)
+        failed = {key: r for key, r in zip(groups, results) if isinstance(r, BaseException)}
+        if failed:
+            raise _combine(failed, indexes, batch)
 
     async def healthcheck(self) -> None:
         await self.store.check()
@@ -182,21 +191,31 @@ def _hour(received_at: str) -> str:
     return parse_time(received_at).strftime("%Y-%m-%dT%H")
 
 
-def _combine(failures: list[BaseException], total: int, batch: Batch) -> BaseException:
-    """One error for a batch with failed uploads: permanent if any upload failed for good
-    (the batch can never be delivered whole), else transient (retry it all; overwrites are
-    harmless)."""
+def _combine(failed: dict[str, BaseException], indexes: dict[str, list[int]], batch: Batch) -> BaseException:
+    """One error for a batch with failed uploads (``failed``: key → its error).
+
+    * Any transient failure: transient, the whole batch is sent again (the objects already
+      stored are overwritten with the same bytes).
+    * Only permanent failures, some objects stored: ``RejectedRecords`` for the records of the
+      failed objects, which are dead-lettered, and the stored objects stand. (A permanent error
+      makes delivery send the batch again in halves, under keys of their own: the records of
+      the stored objects would then be in two objects.)
+    * Every object failed for good: permanent; nothing is stored, so the halves duplicate
+      nothing, and a half may get through (a smaller object, fewer tenants)."""
+    failures = list(failed.values())
     for f in failures:
         if not isinstance(f, Exception):  # CancelledError, KeyboardInterrupt: not ours to wrap
             return f
-    errors: list[SinkError] = [classify(f) for f in failures]
-    permanent = [e for e in errors if isinstance(e, PermanentError)]
-    first = permanent[0] if permanent else errors[0]
-    message = f"batch {batch.key}: {len(failures)} of {total} objects failed; first: {first}"
-    if permanent:
-        err: SinkError = PermanentError(message)
+    errors = {key: classify(f) for key, f in failed.items()}
+    transient = [e for e in errors.values() if not isinstance(e, PermanentError)]
+    first = (transient or list(errors.values()))[0]
+    message = f"batch {batch.key}: {len(failures)} of {len(indexes)} objects failed; first: {first}"
+    if transient:
+        delays = [e.retry_after for e in transient if isinstance(e, TransientError) and e.retry_after]
+        err: SinkError = TransientError(message, retry_after=max(delays) if delays else None)
+    elif len(failed) < len(indexes):
+        err = RejectedRecords({i: f"object {key}: {e}" for key, e in errors.items() for i in indexes[key]})
     else:
-        delays = [e.retry_after for e in errors if isinstance(e, TransientError) and e.retry_after]
-        err = TransientError(message, retry_after=max(delays) if delays else None)
-    err.__cause__ = failures[errors.index(first)]
+        err = PermanentError(message)
+    err.__cause__ = failed[next(k for k, e in errors.items() if e is first)]
     return err

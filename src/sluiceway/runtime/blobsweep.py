@@ -46,7 +46,7 @@ SWEEP_INTERVAL = 3600.0  # seconds between sweeps of the delivering process
 SWEEP_GRACE = 86400.0  # a blob younger than this is never removed (room for any slow request)
 READ_COUNT, READ_BYTES = 2000, 4 << 20  # journal entries per read while looking for references
 DEAD_LETTER_PAGE = 500
-GAUGE_INTERVAL = 10.0  # seconds between readings of the spool's size for the metrics
+GAUGE_INTERVAL = 30.0  # seconds between readings of the spool's size for the metrics (a stat per blob)
 
 
 def attachment_keys(data: bytes | str) -> list[str]:

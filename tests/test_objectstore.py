@@ -86,7 +86,8 @@ def test_writing_a_local_store_does_not_load_obstore(tmp_path: Path):
     code = ("import asyncio, sys; from sluiceway.objectstore import open_store; "
             f"s = open_store(local_path={str(tmp_path / 'objects')!r}); "
             "asyncio.run(s.put('a/b.txt', b'x')); asyncio.run(s.check()); print('obstore' in sys.modules); "
-            "asyncio.run(s.get('a/b.txt')); print('obstore' in sys.modules)")
+            "asyncio.run(s.get('a/b.txt')); print('obstore' in sys.modules); "
+            "from sluiceway.runtime.finish import finish; finish(0)")  # as `sluice` ends
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]  # a read loads it
     assert (tmp_path / "objects" / "a" / "b.txt").read_bytes() == b"x"

@@ -527,7 +527,12 @@ def ship(
 
 
 def main() -> None:
-    app()
+    from sluiceway.runtime.finish import finish
+
+    try:
+        app()
+    except SystemExit as e:  # how typer ends every command
+        finish(e.code)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,9 @@ def run(config: "Config", index: int, sock: socket.socket, store: "LiteStore") -
         timeout_graceful_shutdown=max(1, int(config.server.shutdown_timeout)),
     ))
     server.run(sockets=[sock])
-    sys.exit(0 if server.started else 1)
+    from sluiceway.runtime.finish import finish
+
+    finish(0 if server.started else 1)
 
 
 def _restore_priority() -> None:

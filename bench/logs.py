@@ -708,4 +708,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sluiceway.runtime.finish import finish
+
+    finish(main())  # obstore's threads must not abort the process at exit (runtime/finish.py)

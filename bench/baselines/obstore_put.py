@@ -36,4 +36,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from sluiceway.runtime.finish import finish
+
+    finish(main(sys.argv[1:]))  # obstore's threads must not abort the process at exit (runtime/finish.py)

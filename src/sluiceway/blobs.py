@@ -8,7 +8,8 @@ disk, whole, before the client hears "accepted".
 
 Every ``attachments`` sink uploads the blob and then calls ``done``: once all attachments
 sinks of the configuration that take the record's stream have it (marker files
-``<id>.<sink>.done``), the blob and its markers are deleted. Until then a blob stays, through restarts and outages.
+``<id>.<sink>.done``), the blob and its markers are deleted. Until then a blob stays, through
+restarts and outages.
 
 Memory: the body is written in chunks of at most ``FLUSH_BYTES`` (writes and hashing run in
 a thread so the event loop keeps serving), so a 1 GB upload holds about one chunk.

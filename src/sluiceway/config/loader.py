@@ -111,7 +111,7 @@ def _blob_stream_problems(i: int, source: Any, sinks: list[Any]) -> list[str]:
     return [f"sources[{i}]: stream {stream!r} carries blobs, but no attachments sink takes it "
             f"(attachments sinks: {listed or 'none'}); add it to one's streams"
             for stream in source.blob_streams()
-            if attachments and not any(not s.streams or stream in s.streams for s in attachments)]
+            if attachments and not any(s.takes(stream) for s in attachments)]
 
 
 def _components(kind: str, raw_list: Any, problems: list[str]) -> list[Any]:

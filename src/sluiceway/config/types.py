@@ -89,3 +89,7 @@ class SinkConfigBase(StrictModel):
     batch: BatchConfig = BatchConfig()
     retry: RetryConfig = RetryConfig()
     streams: list[str] = []  # only these streams; empty = all
+
+    def takes(self, stream: str) -> bool:
+        """Whether this sink delivers records of ``stream`` (its ``streams``, empty: all)."""
+        return not self.streams or stream in self.streams

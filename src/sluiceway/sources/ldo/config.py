@@ -77,7 +77,7 @@ def resolve_files_sink(config: LdoSourceConfig, sinks: list[Any]) -> "Attachment
                               "name the one that stores LDO files in files_from")
     sink = chosen[0]
     if isinstance(sink, AttachmentsSinkConfig):
-        if sink.streams and config.stream not in sink.streams:
+        if not sink.takes(config.stream):
             raise ConfigError(f"{where}: attachments sink {sink.name!r} does not take stream {config.stream!r} "
                               f"(its streams: {', '.join(sink.streams)})")
         config._files_sink = sink

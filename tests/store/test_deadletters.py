@@ -26,6 +26,21 @@ async def test_add_and_list(any_store: Store) -> None:
     assert await any_store.add_dead_letters("warehouse", [], "x") == 0
 
 
+async def test_skip_existing_files_each_journal_entry_once(any_store: Store) -> None:
+    first = items(3)
+    await any_store.add_dead_letters("warehouse", first[:2], "e")
+    await any_store.add_dead_letters("other", first[2:], "e")
+    raw = ("w0", 9, None, b"\xff")
+    await any_store.add_dead_letters("warehouse", [raw], "undecodable")
+    moved = ("w0", 1, "another-record-id", b"{}")  # same offset, another record: a new journal
+    again = first + [raw, moved, ("w1", 1, first[0][2], first[0][3])]
+    assert await any_store.add_dead_letters("warehouse", again, "e", skip_existing=True) == 3
+    rows = await any_store.list_dead_letters(sink="warehouse")
+    assert sorted((r["partition"], r["offset"], r["record_id"] or "") for r in rows) == sorted(
+        [("w0", 1, first[0][2]), ("w0", 2, first[1][2]), ("w0", 3, first[2][2]), ("w0", 9, ""),
+         ("w0", 1, "another-record-id"), ("w1", 1, first[0][2])])
+
+
 async def test_raw_bytes_are_kept_readable(any_store: Store) -> None:
     await any_store.add_dead_letters("s", [("w1", 7, None, b"\xff\xfe not json \x00 end")], "undecodable\x00")
     [row] = await any_store.list_dead_letters()

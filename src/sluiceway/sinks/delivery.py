@@ -9,7 +9,10 @@ For each (journal partition, sink) pair a ``Delivery`` loop:
 4. calls ``sink.send``; a ``TransientError`` (or any unexpected exception) is retried with
    exponential backoff and full jitter, honouring ``retry_after``; a ``PermanentError``
    splits the batch in halves until the refused records stand alone, and only those are
-   dead-lettered (kept in the store, listable, retryable);
+   dead-lettered (kept in the store, listable, retryable). Before each part of a split is
+   sent, the cursor is moved to it (``acked`` up to the part, ``pending`` = the part) and the
+   records refused so far are dead-lettered, so a restart re-sends exactly the part that was in
+   flight, under the same key, and never stores an earlier part a second time;
 5. acks the cursor only after ``send`` succeeded or the records were dead-lettered.
 
 It also re-sends dead letters an operator asked to retry (``sluice deadletters retry``), split
@@ -22,7 +25,7 @@ import asyncio
 import hashlib
 import random
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from sluiceway.config.types import SinkConfigBase
 from sluiceway.errors import PermanentError, RejectedRecords, TransientError
@@ -167,47 +170,68 @@ class Delivery:
                 heads.append(head)
                 offsets.append(e.offset)
         if undecodable:
-            await self._dead_letter(undecodable, "journal entry could not be decoded as a Record")
+            await self._dead_letter(undecodable, "journal entry could not be decoded as a Record", resent)
         if heads:
             def batch(lo: int, hi: int) -> Batch:
                 a, b = (first, last) if hi - lo == len(heads) else (offsets[lo], offsets[hi - 1])
                 return Batch(self.batch_prefix + self.partition.name, a, b, raw=raw[lo:hi], heads=heads[lo:hi],
                              resent=resent)
 
-            refused = await self._send_or_split(batch, 0, len(heads))
-            if refused is None:
+            refused: dict[int, str] = {}
+            filed: set[int] = set()
+
+            async def file_refused() -> None:
+                new = sorted(refused.keys() - filed)
+                by_why: dict[str, list[tuple[str, int, str | None, bytes]]] = {}
+                for i in new:
+                    by_why.setdefault(refused[i], []).append((self.partition.name, offsets[i], heads[i].id, raw[i]))
+                for why, items in by_why.items():
+                    await self._dead_letter(items, why, resent)
+                filed.update(new)
+
+            async def checkpoint(lo: int, hi: int) -> None:
+                # Every record before ``lo`` is settled (sent, or refused and now dead-lettered);
+                # a restart re-sends ``lo:hi`` alone, as ``batch(lo, hi)`` named it.
+                await file_refused()
+                self.acked = max(self.acked, offsets[lo] - 1)
+                await self.partition.save_cursor(
+                    self.consumer, Cursor(acked=self.acked, pending=(offsets[lo], offsets[hi - 1])))
+
+            if not await self._send_or_split(batch, 0, len(heads), refused, checkpoint):
                 return  # stopping mid-retry: the pending range is re-sent on next start
-            for i, why in refused.items():
-                await self._dead_letter([(self.partition.name, offsets[i], heads[i].id, raw[i])], why)
+            await file_refused()
         await self._ack(last)
 
-    async def _send_or_split(self, batch: Callable[[int, int], Batch], lo: int, hi: int) -> dict[int, str] | None:
+    async def _send_or_split(self, batch: Callable[[int, int], Batch], lo: int, hi: int, refused: dict[int, str],
+                             checkpoint: Callable[[int, int], Awaitable[None]] | None = None) -> bool:
         """Send records ``lo:hi`` of a delivery as one batch (``batch(lo, hi)`` makes it),
-        retrying transient failures, and return the records the sink refused (index → why), or
-        None if stopped meanwhile. A batch the sink refuses for good (``PermanentError``) is
-        split in halves and each half sent the same way, so one bad record does not take the
-        others to the dead letters: only a record refused on its own counts as refused. The
-        halves' keys come from their first and last records, so a re-send after a crash splits
-        the same way (and the caller dead-letters only once the whole range is settled)."""
+        retrying transient failures; add the records the sink refused to ``refused`` (index →
+        why) and return True, or False if stopped meanwhile. A batch the sink refuses for good
+        (``PermanentError``) is split in halves and each half sent the same way, left to right,
+        so one bad record does not take the others to the dead letters: only a record refused
+        on its own counts as refused. The halves' keys come from their first and last records,
+        so a re-send splits the same way; ``checkpoint(lo, hi)`` is awaited before each half is
+        sent (the caller records it as the range in flight)."""
         b = batch(lo, hi)
         ok, error = await self._send(b, give_up_on_stop=True)
         if ok is None:
-            return None
+            return False
         rejected, self._rejected = self._rejected, {}
         if ok:
-            return {lo + i: why for i, why in rejected.items()}
+            refused.update({lo + i: why for i, why in rejected.items()})
+            return True
         if hi - lo == 1:
-            return {lo: error}
+            refused[lo] = error
+            return True
         mid = (lo + hi) // 2
         log.info("sending the refused batch in halves to find the records it cannot take", sink=self.consumer,
                  batch=b.key, records=hi - lo)
-        refused: dict[int, str] = {}
         for a, z in ((lo, mid), (mid, hi)):
-            part = await self._send_or_split(batch, a, z)
-            if part is None:
-                return None
-            refused.update(part)
-        return refused
+            if checkpoint is not None:
+                await checkpoint(a, z)
+            if not await self._send_or_split(batch, a, z, refused, checkpoint):
+                return False
+        return True
 
     async def _send(self, batch: Batch, give_up_on_stop: bool) -> tuple[bool | None, str]:
         """Send with retries. (True, "") sent; (False, why) permanent; (None, why) stopped."""
@@ -250,8 +274,11 @@ class Delivery:
                 if give_up_on_stop and self._stopped.is_set():
                     return None, str(e)
 
-    async def _dead_letter(self, items: list[tuple[str, int, str | None, bytes]], error: str) -> None:
-        await self.store.add_dead_letters(self.consumer, items, error)
+    async def _dead_letter(self, items: list[tuple[str, int, str | None, bytes]], error: str,
+                           resent: bool = False) -> None:
+        # A re-sent range may hold records its first attempt dead-lettered just before the
+        # process stopped: those are not filed twice.
+        await self.store.add_dead_letters(self.consumer, items, error, skip_existing=resent)
         if self.metrics:
             self.metrics.dead_letters.labels(self.consumer).inc(len(items))
 
@@ -285,8 +312,8 @@ class Delivery:
             digest = hashlib.sha1(",".join(map(str, ids)).encode()).hexdigest()[:12]
             return Batch(f"{self.batch_prefix}dl{digest}", min(ids), max(ids), raw=raw[lo:hi], heads=heads[lo:hi])
 
-        refused = await self._send_or_split(batch, 0, len(good))
-        if refused is None:
+        refused: dict[int, str] = {}
+        if not await self._send_or_split(batch, 0, len(good), refused):
             return  # stopping: the rows stay marked for retry
         by_error: dict[str, list[int]] = {}
         for i, why in refused.items():

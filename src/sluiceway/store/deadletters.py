@@ -51,9 +51,14 @@ def _row(row: sa.RowMapping) -> dict[str, Any]:
 
 class DeadLettersMixin(StoreBase):
     async def add_dead_letters(
-        self, sink: str, items: list[tuple[str, int, str | None, bytes]], error: str
+        self, sink: str, items: list[tuple[str, int, str | None, bytes]], error: str, *, skip_existing: bool = False
     ) -> int:
-        """Store ``(partition, offset, record_id, data)`` items with status "dead"."""
+        """Store ``(partition, offset, record_id, data)`` items with status "dead"; return how
+        many were stored. With ``skip_existing``, an item this sink already has a dead letter
+        for (same partition, offset and record id, in any status) is left out: a journal range
+        re-sent after a crash may refuse records its first attempt already filed."""
+        if skip_existing and items:
+            items = await self._not_yet_dead(sink, items)
         if not items:
             return 0
         now = utcnow()
@@ -75,6 +80,21 @@ class DeadLettersMixin(StoreBase):
         async with self.engine.begin() as conn:
             await conn.execute(sa.insert(dead_letters), rows)
         return len(rows)
+
+    async def _not_yet_dead(
+        self, sink: str, items: list[tuple[str, int, str | None, bytes]]
+    ) -> list[tuple[str, int, str | None, bytes]]:
+        t = dead_letters
+        have: set[tuple[str, int, str | None]] = set()
+        async with self.engine.connect() as conn:
+            for partition in {p for p, *_ in items}:
+                offsets = sorted({o for p, o, *_ in items if p == partition})
+                for part in chunked(offsets, 500):
+                    rows = await conn.execute(
+                        sa.select(t.c.offset, t.c.record_id)
+                        .where(t.c.sink == sink, t.c.partition == partition, t.c.offset.in_(part)))
+                    have.update((partition, o, r) for o, r in rows)
+        return [item for item in items if (item[0], item[1], item[2]) not in have]
 
     async def list_dead_letters(
         self, sink: str | None = None, status: str | None = None, limit: int = 100, after_id: int = 0

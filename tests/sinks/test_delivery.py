@@ -315,3 +315,26 @@ async def test_a_resent_range_does_not_file_a_dead_letter_twice(env):
     await run_until(d, done)
     assert [r["record_id"] for r in await store.list_dead_letters(sink="rec")] == [records[1].id]
     assert sorted(r.payload["i"] for b in sink.batches for r in b.records) == [0, 2]
+
+
+async def test_a_stop_during_a_split_retry_keeps_the_settled_dead_letters_settled(env):
+    """Re-queued dead letters refused as a set are split; the parts already through leave the
+    list (or go back to it) before the next part is sent, so a process killed meanwhile sends
+    only the part in flight and those after it again."""
+    j, store = env
+    part = j.writer()
+    records = [rec(i=i) for i in range(5)]
+    await store.add_dead_letters("rec", [("w0", n + 1, r.id, r.encode()) for n, r in enumerate(records)], "old")
+    assert await store.request_retry(sink="rec") == 5
+    sink = KeyedStore({3}, crash_after=2)  # [0:2] stored, then [2:5] refused, [2] stored: killed
+    d = Delivery(part, sink, cfg(), store, dead_letter_poll=0.02)
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(d._retry_dead_letters(), 10)
+    rows = await store.list_dead_letters(sink="rec")
+    assert [(r["record_id"], r["status"]) for r in rows] == [(r.id, "retry") for r in records[2:]]
+    sink.poison.clear()
+    sink.crash_after = None
+    await d._retry_dead_letters()
+    assert await store.count_dead_letters("rec") == 0
+    stored = sorted(i for b in sink.batches for i in (r.payload["i"] for r in b.records))
+    assert stored == [0, 1, 2, 2, 3, 4]  # only the part in flight at the kill went twice

@@ -16,7 +16,8 @@ For each (journal partition, sink) pair a ``Delivery`` loop:
 5. acks the cursor only after ``send`` succeeded or the records were dead-lettered.
 
 It also re-sends dead letters an operator asked to retry (``sluice deadletters retry``), split
-the same way when the sink refuses them.
+the same way when the sink refuses them; the rows of each part are settled (deleted, or back to
+"dead") before the next part is sent.
 """
 
 from __future__ import annotations
@@ -313,14 +314,30 @@ class Delivery:
             return Batch(f"{self.batch_prefix}dl{digest}", min(ids), max(ids), raw=raw[lo:hi], heads=heads[lo:hi])
 
         refused: dict[int, str] = {}
-        if not await self._send_or_split(batch, 0, len(good), refused):
-            return  # stopping: the rows stay marked for retry
-        by_error: dict[str, list[int]] = {}
-        for i, why in refused.items():
-            by_error.setdefault(why, []).append(good[i])
-        for why, ids in by_error.items():
-            await self.store.fail_retry(ids, why)
-        delivered = [g for i, g in enumerate(good) if i not in refused]
-        if delivered:
-            await self.store.resolve_dead_letters(delivered)
-            log.info("dead letters delivered", sink=self.consumer, count=len(delivered))
+        settled = 0
+
+        async def settle(upto: int) -> None:
+            # Rows before ``upto`` are through (a split sends its parts left to right): the
+            # delivered leave the list, the refused go back to it, before the next part is
+            # sent, so a stop meanwhile leaves only the part in flight to be sent again.
+            nonlocal settled
+            by_error: dict[str, list[int]] = {}
+            delivered = []
+            for i in range(settled, upto):
+                if i in refused:
+                    by_error.setdefault(refused[i], []).append(good[i])
+                else:
+                    delivered.append(good[i])
+            for why, ids in by_error.items():
+                await self.store.fail_retry(ids, why)
+            if delivered:
+                await self.store.resolve_dead_letters(delivered)
+                log.info("dead letters delivered", sink=self.consumer, count=len(delivered))
+            settled = upto
+
+        async def checkpoint(lo: int, hi: int) -> None:
+            await settle(lo)
+
+        if not await self._send_or_split(batch, 0, len(good), refused, checkpoint):
+            return  # stopping: the rows not yet settled stay marked for retry
+        await settle(len(good))

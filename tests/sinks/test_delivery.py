@@ -317,24 +317,28 @@ async def test_a_resent_range_does_not_file_a_dead_letter_twice(env):
     assert sorted(r.payload["i"] for b in sink.batches for r in b.records) == [0, 2]
 
 
-async def test_a_stop_during_a_split_retry_keeps_the_settled_dead_letters_settled(env):
+async def test_a_kill_during_a_split_retry_sends_the_part_in_flight_again_alone(env):
     """Re-queued dead letters refused as a set are split; the parts already through leave the
-    list (or go back to it) before the next part is sent, so a process killed meanwhile sends
-    only the part in flight and those after it again."""
+    list (or go back to it) before the next part is marked "sending" and sent. A process killed
+    meanwhile sends that part again first, alone and under the same key, then the rest: no
+    record reaches the sink under two keys."""
     j, store = env
     part = j.writer()
     records = [rec(i=i) for i in range(5)]
     await store.add_dead_letters("rec", [("w0", n + 1, r.id, r.encode()) for n, r in enumerate(records)], "old")
     assert await store.request_retry(sink="rec") == 5
-    sink = KeyedStore({3}, crash_after=2)  # [0:2] stored, then [2:5] refused, [2] stored: killed
+    sink = KeyedStore({3}, crash_after=2)  # [0:2] stored, then [2:5] refused, [2:3] stored: killed
     d = Delivery(part, sink, cfg(), store, dead_letter_poll=0.02)
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(d._retry_dead_letters(), 10)
     rows = await store.list_dead_letters(sink="rec")
-    assert [(r["record_id"], r["status"]) for r in rows] == [(r.id, "retry") for r in records[2:]]
+    assert [(r["record_id"], r["status"]) for r in rows] == [
+        (records[2].id, "sending"), (records[3].id, "retry"), (records[4].id, "retry")]
+    in_flight = sink.batches[-1].key
     sink.poison.clear()
     sink.crash_after = None
     await d._retry_dead_letters()
+    assert sink.batches[-1].key == in_flight and [r.payload["i"] for r in sink.batches[-1].records] == [2]
+    await d._retry_dead_letters()
     assert await store.count_dead_letters("rec") == 0
-    stored = sorted(i for b in sink.batches for i in (r.payload["i"] for r in b.records))
-    assert stored == [0, 1, 2, 2, 3, 4]  # only the part in flight at the kill went twice
+    assert sorted(i for records in sink.objects.values() for i in records) == [0, 1, 2, 3, 4]

@@ -87,6 +87,24 @@ async def test_retry_cycle(any_store: Store) -> None:
     assert await any_store.fail_retry([], "x") == 0
 
 
+async def test_the_set_in_flight_is_taken_again_first_and_alone(any_store: Store) -> None:
+    await any_store.add_dead_letters("a", items(5), "e")
+    await any_store.add_dead_letters("b", items(2), "e")
+    await any_store.request_retry()
+    ids = [r["id"] for r in await any_store.list_dead_letters(sink="a")]
+    await any_store.mark_sending(ids)
+    await any_store.mark_sending(ids[1:3], back=ids[3:])  # a split: part 1:3 in flight, 3: waits
+    await any_store.mark_sending([], back=[ids[0]])  # "back" only moves rows that were sending
+    status = {r["id"]: r["status"] for r in await any_store.list_dead_letters()}
+    assert [status[i] for i in ids] == ["retry", "sending", "sending", "retry", "retry"]
+    assert [r["id"] for r in await any_store.take_retry("a", 1)] == ids[1:3]  # all of it, no limit
+    assert len(await any_store.take_retry("b", 10)) == 2  # another sink's rows are its own
+    await any_store.resolve_dead_letters(ids[1:2])
+    await any_store.fail_retry(ids[2:3], "again")
+    assert [r["id"] for r in await any_store.take_retry("a", 10)] == [ids[0], ids[3], ids[4]]
+    assert await any_store.request_retry(sink="a") == 1  # the one dead again; no "sending" left
+
+
 async def test_retry_everything_and_many_ids(any_store: Store) -> None:
     await any_store.add_dead_letters("a", items(1500), "e")
     await any_store.add_dead_letters("b", items(3), "e")

@@ -17,7 +17,8 @@ For each (journal partition, sink) pair a ``Delivery`` loop:
 
 It also re-sends dead letters an operator asked to retry (``sluice deadletters retry``), split
 the same way when the sink refuses them; the rows of each part are settled (deleted, or back to
-"dead") before the next part is sent.
+"dead") before the next part is marked "sending" and sent, so a restart sends the part in flight
+again alone, under its key.
 """
 
 from __future__ import annotations
@@ -319,7 +320,8 @@ class Delivery:
         async def settle(upto: int) -> None:
             # Rows before ``upto`` are through (a split sends its parts left to right): the
             # delivered leave the list, the refused go back to it, before the next part is
-            # sent, so a stop meanwhile leaves only the part in flight to be sent again.
+            # marked "sending" and sent. A stop meanwhile leaves that part "sending": it is
+            # taken first, alone, at the next try and gets its key again.
             nonlocal settled
             by_error: dict[str, list[int]] = {}
             delivered = []
@@ -337,7 +339,9 @@ class Delivery:
 
         async def checkpoint(lo: int, hi: int) -> None:
             await settle(lo)
+            await self.store.mark_sending(good[lo:hi], back=good[hi:])
 
+        await self.store.mark_sending(good)
         if not await self._send_or_split(batch, 0, len(good), refused, checkpoint):
-            return  # stopping: the rows not yet settled stay marked for retry
+            return  # stopping: the part in flight is sent again first, then the rest
         await settle(len(good))

@@ -2,15 +2,19 @@
 
 Life of a dead letter::
 
-    add_dead_letters ──▶ "dead" ──request_retry──▶ "retry" ──take_retry──▶ (delivery tries)
-                           ▲                                                 │
-                           └──────────── fail_retry (attempts + 1) ◀─────────┤
-                                         resolve_dead_letters (row deleted) ◀┘
+    add_dead_letters ──▶ "dead" ──request_retry──▶ "retry" ──mark_sending──▶ "sending" ──▶ (delivery tries)
+                           ▲                                                    │
+                           └──────────── fail_retry (attempts + 1) ◀────────────┤
+                                         resolve_dead_letters (row deleted) ◀───┘
 
-``take_retry`` only reads; the single delivery worker of a sink then calls
-``resolve_dead_letters`` or ``fail_retry`` for what it took. ``data`` is the encoded record
-(JSON text) or, for entries that could not be decoded, their bytes decoded as UTF-8 with
-replacement characters (NUL becomes U+FFFD too: PostgreSQL text cannot hold it).
+``take_retry`` only reads. The single delivery worker of a sink marks the set it sends
+"sending" (``mark_sending``), then calls ``resolve_dead_letters`` or ``fail_retry`` for what it
+took. When a refused set is split, each part is marked "sending" in turn and the rows of later
+parts go back to "retry", so after a crash ``take_retry`` returns exactly the part that was in
+flight (the rows still "sending"), which the sink gets again under the same batch key. ``data``
+is the encoded record (JSON text) or, for entries that could not be decoded, their bytes
+decoded as UTF-8 with replacement characters (NUL becomes U+FFFD too: PostgreSQL text cannot
+hold it).
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from sluiceway.store.schema import dead_letters
 
 DEAD = "dead"
 RETRY = "retry"
-STATUSES = (DEAD, RETRY)
+SENDING = "sending"
+STATUSES = (DEAD, RETRY, SENDING)
 
 
 def _text(value: bytes | str) -> str:
@@ -131,8 +136,24 @@ class DeadLettersMixin(StoreBase):
         return await self._update_ids(base, ids)
 
     async def take_retry(self, sink: str, limit: int) -> list[dict[str, Any]]:
-        """Rows of ``sink`` marked for retry, oldest first (status unchanged)."""
-        return await self.list_dead_letters(sink=sink, status=RETRY, limit=limit)
+        """The rows of ``sink`` to send next, oldest first (status unchanged): all the rows
+        still "sending" (the set in flight when the last process stopped: sent again as it
+        was), else up to ``limit`` rows marked for retry."""
+        t = dead_letters
+        q = sa.select(t).where(t.c.sink == sink, t.c.status == SENDING).order_by(t.c.id)
+        async with self.engine.connect() as conn:
+            sending = [_row(r) for r in (await conn.execute(q)).mappings()]
+        return sending or await self.list_dead_letters(sink=sink, status=RETRY, limit=limit)
+
+    async def mark_sending(self, ids: list[int], back: list[int] = ()) -> None:
+        """In one transaction: rows ``ids`` are now being sent; rows ``back`` that were, are
+        not any more (they wait for retry)."""
+        t = dead_letters
+        async with self.engine.begin() as conn:
+            for part in chunked(sorted(set(back))):
+                await conn.execute(sa.update(t).where(t.c.id.in_(part), t.c.status == SENDING).values(status=RETRY))
+            for part in chunked(sorted(set(ids))):
+                await conn.execute(sa.update(t).where(t.c.id.in_(part)).values(status=SENDING))
 
     async def resolve_dead_letters(self, ids: list[int]) -> int:
         """Delete dead letters that have now been delivered."""

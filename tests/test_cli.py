@@ -1,3 +1,5 @@
+import asyncio
+import json
 import subprocess
 import sys
 
@@ -73,6 +75,36 @@ def test_deadletters_and_db_commands(tmp_path):
     assert r.exit_code == 0 and "0 dead letter(s)" in r.output
     r = runner.invoke(app, ["deadletters", "retry", "--data-dir", str(tmp_path)])
     assert r.exit_code == 0 and "0 dead letter(s) queued" in r.output
+
+
+def test_deadletters_list_by_status(tmp_path):
+    from sluiceway.cli import DL_STATUSES
+    from sluiceway.record import Record, new_id, utcnow
+    from sluiceway.store import Store
+    from sluiceway.store.deadletters import STATUSES
+
+    assert DL_STATUSES == STATUSES
+
+    async def fill():
+        store = Store.from_url(f"sqlite:///{tmp_path / 'sluice.db'}")
+        await store.open()
+        try:
+            recs = [Record(id=new_id(), tenant="t", stream="s", source="x", received_at=utcnow(), payload={})
+                    for _ in range(3)]
+            await store.add_dead_letters("sql", [("w0", n, r.id, r.encode()) for n, r in enumerate(recs)], "e")
+            ids = [r["id"] for r in await store.list_dead_letters()]
+            await store.request_retry(ids=ids[1:])
+            await store.mark_sending(ids[2:])
+        finally:
+            await store.aclose()
+
+    asyncio.run(fill())
+    for status, n in (("dead", 1), ("retry", 1), ("sending", 1)):
+        r = runner.invoke(app, ["deadletters", "list", "--status", status, "--json", "--data-dir", str(tmp_path)])
+        assert r.exit_code == 0, r.output
+        assert [json.loads(line)["status"] for line in r.output.splitlines()] == [status] * n
+    r = runner.invoke(app, ["deadletters", "list", "--status", "lost", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "dead, retry, sending" in r.output
 
 
 def test_module_entry_point_help():

@@ -243,13 +243,22 @@ def tokens_revoke(token_id: str = typer.Argument(..., help="Token id from `token
     out.print(f"revoked {token_id}")
 
 
+DL_STATUSES = ("dead", "retry", "sending")  # store.deadletters.STATUSES (not imported: SQLAlchemy)
+
+
 @dl_app.command("list")
-def deadletters_list(sink: Optional[str] = typer.Option(None), limit: int = typer.Option(100),
+def deadletters_list(sink: Optional[str] = typer.Option(None, help="Only this sink's dead letters."),
+                     status: Optional[str] = typer.Option(
+                         None, help=f"Only dead letters in this state: {', '.join(DL_STATUSES)}."),
+                     limit: int = typer.Option(100),
                      as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
                      config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
-    """List dead letters (records a sink refused permanently)."""
+    """List dead letters (records a sink refused permanently), oldest first."""
+    if status is not None and status not in DL_STATUSES:
+        err.print(f"error: --status must be one of {', '.join(DL_STATUSES)}", highlight=False, markup=False)
+        raise typer.Exit(2)
     cfg = _load(config, data_dir=data_dir)
-    rows = _run(lambda st: st.list_dead_letters(sink=sink, limit=limit), cfg)
+    rows = _run(lambda st: st.list_dead_letters(sink=sink, status=status, limit=limit), cfg)
     if as_json:
         for r in rows:
             print(orjson.dumps(r, default=str).decode())

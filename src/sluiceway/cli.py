@@ -135,7 +135,7 @@ def archive(
     delete them. Resumable: run it again after an interruption."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from sluiceway.archive.jobs import ArchiveBusy, archive_lock, archiver
+    from sluiceway.archive.jobs import ArchiveBusy, archive_run_lock, archiver
     from sluiceway.config.types import parse_duration
 
     try:
@@ -154,7 +154,7 @@ def archive(
             progress.update(task, total=total)
             if dry_run:
                 return total, None
-            with archive_lock(cfg.data_dir, table):
+            async with archive_run_lock(cfg.data_dir, store, table):
                 return total, await a.run()
 
     try:

@@ -244,3 +244,31 @@ async def test_a_busy_table_skips_the_scheduled_turn_and_the_cli_refuses(sqlite_
             "archive", "--table", "feedback", "--older-than", "90d", "--data-dir", str(cfg.data_dir)])
         assert r.exit_code == 1 and "another archive run of table 'feedback' is in progress" in r.output, r.output
     assert (await run_job(cfg, sqlite_store, cfg.archive.jobs[0])).rows == 5
+
+
+async def test_gateways_sharing_a_postgresql_database_archive_a_table_one_at_a_time(pg_store, postgres_url, tmp_path):
+    """Two gateways with their own data dirs and one PostgreSQL database: the file lock alone
+    would let both archive the same table into the same destination at once."""
+    from sluiceway.archive.jobs import ArchiveBusy, archive_run_lock
+    from sluiceway.store import Store
+
+    other = await Store.from_url(postgres_url).open(migrate=False)
+    try:
+        async with archive_run_lock(tmp_path / "a", pg_store, "feedback"):
+            with pytest.raises(ArchiveBusy, match="on a gateway sharing this database"):
+                async with archive_run_lock(tmp_path / "b", other, "feedback"):
+                    pass
+            async with archive_run_lock(tmp_path / "b", other, "logs"):  # another table: fine
+                pass
+        async with archive_run_lock(tmp_path / "b", other, "feedback"):  # released
+            pass
+        async with pg_store.try_lock("archive:feedback") as got:
+            assert got  # released by the run above as well
+    finally:
+        await other.aclose()
+
+
+async def test_sqlite_store_lock_is_the_data_dirs(sqlite_store, tmp_path):
+    async with sqlite_store.try_lock("archive:feedback") as a:
+        async with sqlite_store.try_lock("archive:feedback") as b:
+            assert a and b  # the file lock of archive_lock does the work on SQLite

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +26,8 @@ log = get_logger("sluiceway.archive")
 
 
 class ArchiveBusy(Exception):
-    """Another run is archiving the same table of the same data dir."""
+    """Another run is archiving the same table of the same data dir, or of the same PostgreSQL
+    database."""
 
 
 @contextlib.contextmanager
@@ -46,10 +47,23 @@ def archive_lock(data_dir: Path, table: str) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.asynccontextmanager
+async def archive_run_lock(data_dir: Path, store: "Store", table: str) -> AsyncIterator[None]:
+    """``archive_lock`` and, on PostgreSQL, the same lock database-wide: gateways with their own
+    data dirs sharing one database (and so one archive destination) run one archive of a table
+    at a time between them."""
+    with archive_lock(data_dir, table):
+        async with store.try_lock(f"archive:{table}") as got:
+            if not got:
+                raise ArchiveBusy(f"another archive run of table {table!r} is in progress on a gateway sharing "
+                                  "this database")
+            yield
+
+
 def archiver(config: "Config", store: "Store", table: str, older_than: float,
              on_progress: Callable[[int], None] | None = None, file_format: str | None = None) -> Archiver:
     """``file_format``: ``jsonl.gz`` or ``parquet``; default ``archive.format``. Run it inside
-    ``archive_lock`` (it deletes what an interrupted run left beside the objects it writes)."""
+    ``archive_run_lock`` (it deletes what an interrupted run left beside the objects it writes)."""
     a = config.archive
     objects = open_destination(a, config.data_dir / "objects")
     return Archiver(store, objects, table, utcnow() - timedelta(seconds=older_than), chunk_rows=a.chunk_rows,
@@ -60,7 +74,7 @@ async def run_job(config: "Config", store: "Store", job: "ArchiveJob") -> Archiv
     """Run one job; None when another run of its table is in progress (this turn is skipped)."""
     a = archiver(config, store, job.table, job.older_than, file_format=job.format)
     try:
-        with archive_lock(config.data_dir, job.table):
+        async with archive_run_lock(config.data_dir, store, job.table):
             summary = await a.run()
     except ArchiveBusy as e:
         log.info("archive skipped", table=job.table, reason=str(e))

@@ -9,11 +9,13 @@ One ``Store`` class serves SQLite (``sqlite+aiosqlite``) and PostgreSQL
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import re
 from datetime import timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, AsyncIterator, Self
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -158,6 +160,27 @@ class StoreBase:
         """Raise if the database cannot answer ``SELECT 1``."""
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    @contextlib.asynccontextmanager
+    async def try_lock(self, name: str) -> AsyncIterator[bool]:
+        """Hold the database-wide lock ``name`` for the block if no other session holds it;
+        yields whether it was taken. PostgreSQL: a session-level advisory lock on a connection
+        of its own, released at the end (or by the server if this process dies), so gateways
+        with different data dirs sharing one database are kept apart. SQLite: always True (its
+        database sits in one data dir, whose file locks already keep processes apart)."""
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = int.from_bytes(hashlib.sha256(f"sluiceway:{name}".encode()).digest()[:8], "big", signed=True)
+        async with self.engine.connect() as conn:
+            got = bool((await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar_one())
+            await conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    await conn.commit()
 
     async def upgrade(self, revision: str = "head") -> str | None:
         """Run migrations to ``revision``; returns the revision now current."""

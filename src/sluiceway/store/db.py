@@ -179,8 +179,13 @@ class StoreBase:
                 yield got
             finally:
                 if got:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    await conn.commit()
+                    try:
+                        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        await conn.commit()
+                    except BaseException:
+                        # Not back to the pool still holding the lock: closing the session frees it.
+                        await conn.invalidate()
+                        raise
 
     async def upgrade(self, revision: str = "head") -> str | None:
         """Run migrations to ``revision``; returns the revision now current."""

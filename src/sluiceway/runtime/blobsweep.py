@@ -9,18 +9,19 @@ its key (``Attachment.key``):
 * a dead letter: an upload refused for good is retried from the spool.
 
 A request renames its blob into the spool and appends its record a moment later (after
-unpacking it, for an ingress upload), so only blobs older than ``grace`` (a day) are candidates, and the steps run in this order: list the
-candidates, read every partition of the journal to its end, then read the dead letters. A
-record appended before the listing is in the journal when it is read; one that leaves the
-journal meanwhile for the dead letters is a dead letter by then (delivery stores the dead
-letter before it acknowledges the entry, and only acknowledged entries are reclaimed). What
-is left is deleted, with any ``.done`` markers of the blob, and ``.done`` markers whose blob
-is gone (a crash inside ``BlobSpool.done``) older than ``grace`` go too.
+unpacking it, for an ingress upload), so only blobs older than ``grace`` (a day) are
+candidates, and the steps run in this order: list the candidates, read every partition of the
+journal to its end, then read the dead letters. A record appended before the listing is in
+the journal when it is read; one that leaves the journal meanwhile for the dead letters is a
+dead letter by then (delivery stores the dead letter before it acknowledges the entry, and
+only acknowledged entries are reclaimed). What is left is deleted, with any ``.done`` markers
+of the blob, and ``.done`` markers whose blob is gone (a crash inside ``BlobSpool.done``)
+older than ``grace`` go too.
 
 The delivering process sweeps at start and then every ``SWEEP_INTERVAL`` seconds (an hour);
 the sweep costs nothing while the spool holds no blob older than ``grace`` (the usual case:
-blobs leave once uploaded). Otherwise it reads the whole journal, skipping entries without a ``"key"``
-without decoding them.
+blobs leave once uploaded). Otherwise it reads the whole journal, skipping entries without a
+``"key"`` without decoding them.
 """
 
 from __future__ import annotations

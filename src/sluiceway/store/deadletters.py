@@ -19,6 +19,7 @@ hold it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -145,7 +146,7 @@ class DeadLettersMixin(StoreBase):
             sending = [_row(r) for r in (await conn.execute(q)).mappings()]
         return sending or await self.list_dead_letters(sink=sink, status=RETRY, limit=limit)
 
-    async def mark_sending(self, ids: list[int], back: list[int] = ()) -> None:
+    async def mark_sending(self, ids: Sequence[int], back: Sequence[int] = ()) -> None:
         """In one transaction: rows ``ids`` are now being sent; rows ``back`` that were, are
         not any more (they wait for retry)."""
         t = dead_letters

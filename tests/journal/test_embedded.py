@@ -330,6 +330,67 @@ async def test_appends_are_synced_unless_disabled(tmp_path, monkeypatch):
     await j.aclose()
 
 
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def damage_first_frame(seg: Path) -> None:
+    data = bytearray(seg.read_bytes())
+    data[HDR.size + 2] ^= 0xFF
+    seg.write_bytes(bytes(data))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc/self/fd")
+async def test_an_open_refused_as_corrupt_leaves_no_descriptor_open(tmp_path):
+    """A writer's open that finds damage closes every segment it had opened, also those not
+    yet adopted (found by fuzzing the journal's files: a process that kept retrying ran out of
+    descriptors)."""
+    j = await opened(tmp_path, segment_bytes=1024)
+    for i in range(60):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    damage_first_frame(segments(tmp_path)[-2])  # the tail is opened first, then the others
+    before = open_fds()
+    for _ in range(5):
+        journal = EmbeddedJournal(tmp_path, segment_bytes=1024)
+        with pytest.raises(JournalCorrupt, match="first frame is damaged"):
+            await journal.open(["a"])
+        await journal.aclose()
+    assert open_fds() == before
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc/self/fd")
+async def test_a_damaged_partition_of_another_writer_leaks_nothing_at_each_refresh(tmp_path):
+    """The delivering process refreshes its view of the partitions every few seconds; one it
+    cannot read is refused each time (JournalCorrupt), each try closes what it opened, and
+    the partitions it can read are taken all the same."""
+    other = await opened(tmp_path, segment_bytes=1024, writer_name="w1")
+    for i in range(60):
+        await other.writer().append([item(i)])
+    good = await opened(tmp_path, writer_name="w2")
+    await good.writer().append([b"fine"])
+    await other.aclose()
+    await good.aclose()
+    last = segments(tmp_path, "w1")[-1]
+    data = bytearray(last.read_bytes())
+    length, _, first = HDR.unpack_from(data, 0)
+    payload = bytes(data[HDR.size : HDR.size + length])
+    wrong = first + 5  # a whole frame (its crc matches) at the wrong offset: not a torn write
+    HDR.pack_into(data, 0, length, zlib.crc32(struct.pack("<Q", wrong) + payload), wrong)
+    last.write_bytes(bytes(data))
+    reader = EmbeddedJournal(tmp_path, writer=False, segment_bytes=1024)
+    with pytest.raises(JournalCorrupt, match="wrong offset"):
+        await reader.open(["a"])
+    before = open_fds()
+    for _ in range(5):
+        with pytest.raises(JournalCorrupt):
+            await reader.refresh()
+    assert open_fds() == before
+    (part,) = reader.partitions()
+    assert part.name == "w2" and [e.data for e in await read_all(part)] == [b"fine"]
+    await reader.aclose()
+
+
 async def test_two_writers_get_their_own_partitions(tmp_path):
     j0 = await opened(tmp_path)
     j1 = await opened(tmp_path)

@@ -1,10 +1,16 @@
-"""DeliveryManager keeps each delivery loop alive, backing off while it keeps crashing."""
+"""DeliveryManager keeps each delivery loop alive, backing off while it keeps crashing, and
+keeps delivering the readable partitions when one is damaged."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
+import pytest
+from structlog.testing import capture_logs
+
 import sluiceway.runtime.deliveries as deliveries
+from sluiceway.errors import JournalCorrupt
 from sluiceway.runtime.deliveries import RESTART_MAX, DeliveryManager
 
 
@@ -45,3 +51,33 @@ async def test_the_pause_starts_over_after_a_long_healthy_run(monkeypatch):
     await DeliveryManager._guard(None, ("w0", "sql"), d)  # type: ignore[arg-type]
     # runs: crash after 0.5 s (wait 1), after 0.5 s (wait 2), after 100 s healthy (back to 1)
     assert waits == [1, 2, 1]
+
+
+async def test_the_watcher_delivers_the_readable_partitions_when_one_is_damaged(monkeypatch):
+    """``refresh`` raises for a partition it cannot read after taking the others: those get
+    their delivery loops, and the damaged one is logged at every try."""
+    good = SimpleNamespace(name="w2")
+    spawned: list[list[object]] = []
+
+    async def refresh() -> list[object]:
+        raise JournalCorrupt("partitions/w1/00000000000000000050.seg: frame at byte 0 has the wrong offset")
+
+    sleeps = 0
+
+    async def sleep(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps > 2:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(deliveries.asyncio, "sleep", sleep)
+    manager = SimpleNamespace(
+        refresh_interval=2.0, deliveries={}, metrics=None, lag=lambda: {},
+        journal=SimpleNamespace(refresh=refresh, partitions=lambda: [good]),
+        _spawn=spawned.append,
+    )
+    with capture_logs() as logs, pytest.raises(asyncio.CancelledError):
+        await DeliveryManager._watch(manager)  # type: ignore[arg-type]
+    assert spawned == [[good], [good]]
+    damaged = [e for e in logs if "cannot be read" in e["event"]]
+    assert len(damaged) == 2 and all("wrong offset" in e["error"] and e["log_level"] == "error" for e in damaged)

@@ -104,7 +104,11 @@ class Journal(abc.ABC):
         """Every partition this process delivers from (rescanned by refresh())."""
 
     async def refresh(self) -> list[Partition]:
-        """Pick up partitions created by other processes since open. Default: none."""
+        """Pick up partitions created by other processes since open. Default: none.
+
+        A partition that cannot be read (``JournalError``, e.g. ``JournalCorrupt``) is left out
+        and tried again at the next call; the others are taken all the same (``partitions()``
+        lists them), and then the first such error is raised."""
         return self.partitions()
 
     @abc.abstractmethod

@@ -334,43 +334,48 @@ class EmbeddedPartition(Partition):
         firsts = self._list()
         floor = 1
         tail: _Segment | None = None
-        while firsts:
-            seg = _Segment(firsts[-1], self._seg_path(firsts[-1]))
-            seg.fd = os.open(seg.path, os.O_RDWR | os.O_CLOEXEC)
-            size = os.fstat(seg.fd).st_size
-            status = _scan(seg, size)
-            if status == "offset":
-                seg.close()
-                raise JournalCorrupt(f"{seg.path}: frame at byte {seg.size} has the wrong offset")
-            seg.zeroed = size
-            damaged = seg.size < size and not _all_zeros(seg.fd, seg.size, size)  # zeros: preallocated
-            if damaged and floor > 1:  # a segment after it was started: this one was complete (rule 2)
-                seg.close()
-                raise JournalCorrupt(f"{seg.path}: damaged frame at byte {seg.size} (offset {seg.next_off}), "
-                                     "in a segment that was complete before the next one was started")
-            if damaged:
-                log.warning("journal %s: truncating torn tail of %s at byte %d (%d bytes)",
-                            self.name, seg.path.name, seg.size, size - seg.size)
-                os.ftruncate(seg.fd, seg.size)
-                seg.zeroed = seg.size
+        segs: list[_Segment] = []
+        seg: _Segment | None = None  # the segment being opened, closed below if anything fails
+        try:
+            while firsts:
+                seg = _Segment(firsts[-1], self._seg_path(firsts[-1]))
+                seg.fd = os.open(seg.path, os.O_RDWR | os.O_CLOEXEC)
+                size = os.fstat(seg.fd).st_size
+                status = _scan(seg, size)
+                if status == "offset":
+                    raise JournalCorrupt(f"{seg.path}: frame at byte {seg.size} has the wrong offset")
+                seg.zeroed = size
+                damaged = seg.size < size and not _all_zeros(seg.fd, seg.size, size)  # zeros: preallocated
+                if damaged and floor > 1:  # a segment after it was started: this one was complete (rule 2)
+                    raise JournalCorrupt(f"{seg.path}: damaged frame at byte {seg.size} (offset {seg.next_off}), "
+                                         "in a segment that was complete before the next one was started")
+                if damaged:
+                    log.warning("journal %s: truncating torn tail of %s at byte %d (%d bytes)",
+                                self.name, seg.path.name, seg.size, size - seg.size)
+                    os.ftruncate(seg.fd, seg.size)
+                    seg.zeroed = seg.size
+                    if sync:
+                        os.fsync(seg.fd)
+                if seg.size:
+                    tail = seg
+                    break
+                seg.close()  # an empty tail segment holds nothing acknowledged
+                log.warning("journal %s: removing %s, an empty segment left by a crash", self.name, seg.path.name)
+                floor = max(floor, seg.first)
+                os.unlink(seg.path)
                 if sync:
-                    os.fsync(seg.fd)
-            if seg.size:
-                tail = seg
-                break
-            seg.close()  # an empty tail segment holds nothing acknowledged
-            log.warning("journal %s: removing %s, an empty segment left by a crash", self.name, seg.path.name)
-            floor = max(floor, seg.first)
-            os.unlink(seg.path)
-            if sync:
-                fsync_dir(self.dir)
-            firsts.pop()
-        segs = []
-        for first in firsts[:-1]:
-            seg = _Segment(first, self._seg_path(first))
-            seg.size = os.stat(seg.path).st_size
-            self._check_head(seg)
-            segs.append(seg)
+                    fsync_dir(self.dir)
+                firsts.pop()
+            for first in firsts[:-1]:
+                seg = _Segment(first, self._seg_path(first))
+                seg.size = os.stat(seg.path).st_size
+                self._check_head(seg)
+                segs.append(seg)
+        except BaseException:  # no descriptor outlives a failed open
+            for opened in (*segs, tail, seg):
+                if opened is not None:
+                    opened.close()
+            raise
         self._closed_bytes = sum(s.size for s in segs)
         if tail is not None:
             segs.append(tail)
@@ -1061,14 +1066,27 @@ class EmbeddedJournal(Journal):
     async def refresh(self) -> list[Partition]:
         root = self.path / "partitions"
         names = sorted(n for n in os.listdir(root) if valid_name(n) and (root / n).is_dir())
+        damaged: list[JournalError] = []
         for name in names:
             part = self._parts.get(name)
             if part is None:
                 part = EmbeddedPartition(self, name, None)
-                await asyncio.to_thread(part._open_foreign)
+                try:
+                    await asyncio.to_thread(part._open_foreign)
+                except BaseException as exc:  # closed, and tried again at the next refresh
+                    await part.aclose()
+                    if not isinstance(exc, JournalError):
+                        raise
+                    damaged.append(exc)
+                    continue
                 self._parts[name] = part
             elif not part._own:
-                part._follow()
+                try:
+                    part._follow()
+                except JournalError as exc:
+                    damaged.append(exc)
+        if damaged:  # the others are taken all the same: partitions() lists them
+            raise damaged[0]
         return self.partitions()
 
     def full(self) -> float | None:

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sluiceway import registry
+from sluiceway.errors import JournalError
 from sluiceway.runtime.instance import instance_id
 from sluiceway.sinks.context import SinkContext
 from sluiceway.sinks.delivery import Delivery
@@ -90,7 +91,13 @@ class DeliveryManager:
         while True:
             await asyncio.sleep(self.refresh_interval)
             try:
-                self._spawn(await self.journal.refresh())
+                try:
+                    parts = await self.journal.refresh()
+                except JournalError as e:  # a damaged partition waits; the others are delivered
+                    log.error("a journal partition cannot be read; its records wait until it is repaired",
+                              error=str(e))
+                    parts = self.journal.partitions()
+                self._spawn(parts)
                 for (part, sink), d in self.deliveries.items():
                     self.metrics.journal_bytes.labels(part).set(d.partition.stats().bytes)
                 for sink, v in self.lag().items():

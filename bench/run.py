@@ -35,8 +35,8 @@ Between phases the harness waits until the server is idle (background delivery d
 backlog does not run into the next. The results are printed as a table and docs/benchmarks.md
 is rewritten (text between the NOTES markers in it is kept, and so are the sections the
 standalone target scripts write between their own markers: bench/lightfile6.py's LIGHTFILE6,
-bench/ingress.py's INGRESS, bench/feedback.py's FEEDBACK and bench/logs.py's LOGS; see
-``KEPT_SECTIONS``). Loopback only; every run is
+bench/ingress.py's INGRESS, bench/feedback.py's FEEDBACK, bench/logs.py's LOGS and
+bench/jetstream.py's JETSTREAM; see ``KEPT_SECTIONS``). Loopback only; every run is
 bounded in time.
 """
 
@@ -89,10 +89,12 @@ FEEDBACK_BEGIN = "<!-- BEGIN FEEDBACK (bench/feedback.py) -->"
 FEEDBACK_END = "<!-- END FEEDBACK -->"
 LOGS_BEGIN = "<!-- BEGIN LOGS (bench/logs.py) -->"
 LOGS_END = "<!-- END LOGS -->"
+JETSTREAM_BEGIN = "<!-- BEGIN JETSTREAM (bench/jetstream.py) -->"
+JETSTREAM_END = "<!-- END JETSTREAM -->"
 # Sections the standalone target scripts write (bench/targets.py); kept as they are, in this
 # order, when this rewrites the page.
 KEPT_SECTIONS = ((LF6_BEGIN, LF6_END), (INGRESS_BEGIN, INGRESS_END), (FEEDBACK_BEGIN, FEEDBACK_END),
-                 (LOGS_BEGIN, LOGS_END))
+                 (LOGS_BEGIN, LOGS_END), (JETSTREAM_BEGIN, JETSTREAM_END))
 
 TARGET_VS_NOOP = 0.85
 TARGET_VS_FASTAPI = 3.0

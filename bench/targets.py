@@ -1,6 +1,6 @@
 """What the standalone target benchmarks share (bench/lightfile6.py, bench/ingress.py,
-bench/feedback.py): the run lock, the common options, the driver and the marked section each
-writes to docs/benchmarks.md.
+bench/feedback.py, bench/logs.py, bench/jetstream.py): the run lock, the common options, the
+driver and the marked section each writes to docs/benchmarks.md.
 
 Each script measures its targets against a baseline in the same run and rewrites only the
 text between its own markers (``<!-- BEGIN NAME (bench/name.py) -->`` … ``<!-- END NAME -->``);

@@ -1,6 +1,7 @@
-"""Shared fixtures. Real servers (PostgreSQL, SeaweedFS) live in tests/fixtures/."""
+"""Shared fixtures. Real servers (PostgreSQL, SeaweedFS, NATS) live in tests/fixtures/."""
 
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.seaweed",
+    "tests.fixtures.nats",
 ]

@@ -1,5 +1,5 @@
-"""kill -9 the gateway mid-stream: every event that got a 2xx must be delivered exactly once
-to PostgreSQL and (after de-duplication by record id) to S3, with no duplicate object keys."""
+"""kill -9 the gateway mid-stream (on the embedded journal, and on NATS JetStream): every event
+that got a 2xx must be delivered exactly once to PostgreSQL and (after de-duplication by record id) to S3, with no duplicate object keys."""
 
 from __future__ import annotations
 
@@ -72,15 +72,18 @@ async def pg_pairs(url: str, stream: str) -> Counter:
     return Counter((r["c"], r["s"]) for r in rows)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-async def test_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, postgres_url, s3_bucket, workers):
+@pytest.mark.parametrize(("engine", "workers"), [("embedded", 1), ("embedded", 2), ("jetstream", 2)])
+async def test_kill_9_loses_nothing_and_duplicates_nothing(tmp_path, postgres_url, s3_bucket, engine, workers, request):
     conn = s3_bucket
-    stream = f"crash-w{workers}"  # the PostgreSQL database is shared by the parametrized runs
+    stream = f"crash-{engine[0]}{workers}"  # the PostgreSQL database is shared by the parametrized runs
+    journal = {"engine": "jetstream", "jetstream": {"url": request.getfixturevalue("nats_url")}} \
+        if engine == "jetstream" else {}
     data = tmp_path / "data"
     cfg_path = tmp_path / "sluice.yaml"
     fast = {"batch": {"max_records": 300, "max_age": "100ms"}, "retry": {"initial": "50ms", "max": "500ms"}}
     cfg_path.write_text(yaml.safe_dump({
         "store": {"url": postgres_url},
+        "journal": journal,
         "log": {"format": "json", "level": "info"},
         "sinks": [
             {"name": "s3", "type": "object_store", **fast,

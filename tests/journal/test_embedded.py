@@ -16,6 +16,7 @@ import pytest
 import sluiceway
 from sluiceway.errors import JournalCorrupt, JournalError, JournalFull
 from sluiceway.journal import Cursor, EmbeddedJournal, Entry
+from tests.journal.common import item, read_all
 
 HDR = struct.Struct("<IIQ")
 
@@ -24,20 +25,6 @@ async def opened(path: Path, consumers=("a",), **kw) -> EmbeddedJournal:
     journal = EmbeddedJournal(path, **kw)
     await journal.open(list(consumers))
     return journal
-
-
-async def read_all(part, after: int = 0, max_count: int = 7, max_bytes: int = 1 << 20) -> list[Entry]:
-    out: list[Entry] = []
-    while True:
-        batch = await part.read(after, max_count, max_bytes)
-        if not batch:
-            return out
-        out += batch
-        after = batch[-1].offset
-
-
-def item(i: int) -> bytes:
-    return b"item-%05d-" % i + b"x" * (i % 37)
 
 
 def segments(path: Path, name: str = "w0") -> list[Path]:

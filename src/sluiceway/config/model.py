@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
 from sluiceway.config.blocks import Destination
 from sluiceway.config.types import ByteSize, Duration, SinkConfigBase, StrictModel, parse_size
@@ -66,8 +66,22 @@ AUTO_SHARE = 4  # ``max_bytes: auto`` takes 1/AUTO_SHARE of the file system's fr
 AUTO_MIN = 64 * 1024 * 1024  # ...but at least this per partition
 
 
+class JetStreamConfig(StrictModel):
+    """``journal.jetstream``: the NATS server of ``engine: jetstream`` (journal/jetstream.py)."""
+
+    url: str = "nats://127.0.0.1:4222"  # comma-separated for a cluster
+    stream_prefix: str = Field("SLUICE", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    subject_prefix: str = Field("sluice", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    replicas: int = Field(1, ge=1, le=5)
+    timeout: Duration = 10.0
+    user: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+
+
 class JournalConfig(StrictModel):
-    engine: Literal["embedded"] = "embedded"
+    engine: Literal["embedded", "jetstream"] = "embedded"
+    jetstream: JetStreamConfig = JetStreamConfig()
     segment_bytes: ByteSize = 64 * 1024 * 1024
     # Undelivered bytes per partition before ingest answers 503. ``auto``: a quarter of the
     # space free on the journal's file system at start, split among the writing partitions.
@@ -152,13 +166,19 @@ class Config(StrictModel):
 
     def journal_max_bytes(self) -> int:
         """``journal.max_bytes`` of each partition, ``auto`` worked out: the writers are the
-        HTTP workers, plus the delivering process when a background source (pulls, scans) runs."""
+        HTTP workers, plus the delivering process when a background source (pulls, scans) runs.
+        With ``engine: jetstream``, ``auto`` is -1: no limit of the gateway's own; the NATS
+        server's storage limits apply."""
+        if self.journal.engine == "jetstream" and self.journal.max_bytes == "auto":
+            return -1
         writers = self.server.workers + any(s.background for s in self.sources)
         return self.journal.partition_bytes(self.journal_dir, writers)
 
     def resolve_journal(self) -> "Config":
         """A copy with ``journal.max_bytes`` fixed (see ``journal_max_bytes``): taken once at
         start and handed to every process, so they all enforce the same limit."""
+        if self.journal.engine == "jetstream":
+            return self  # nothing local to measure (``journal_max_bytes``)
         return self.model_copy(update={"journal": self.journal.model_copy(update={"max_bytes": self.journal_max_bytes()})})
 
 

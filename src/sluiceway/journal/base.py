@@ -25,8 +25,14 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from sluiceway.errors import JournalError
+
+
+CONSUMER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")  # consumer (sink) names
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,19 +95,31 @@ class Partition(abc.ABC):
 
 
 class Journal(abc.ABC):
-    """A set of partitions. Writers append to their own partition; delivery reads all."""
+    """A set of partitions. Writers append to their own partition; delivery reads all.
+
+    Implementations keep the partitions they know in ``_parts`` (name → partition), their own
+    in ``_own`` once opened as a writer, and set ``_opened`` when open."""
+
+    is_writer: bool
+    _parts: dict[str, Partition]
+    _own: Partition | None = None
+    _opened: bool = False
 
     @abc.abstractmethod
     async def open(self, consumers: Sequence[str]) -> None:
         """Open (recovering from a crash) and register the named consumers."""
 
-    @abc.abstractmethod
     def writer(self) -> Partition:
         """The partition this process appends to."""
+        if self._own is None:
+            if self._opened and not self.is_writer:
+                raise JournalError("journal was opened read-only (writer=False)")
+            raise JournalError("journal is not open")
+        return self._own
 
-    @abc.abstractmethod
     def partitions(self) -> list[Partition]:
         """Every partition this process delivers from (rescanned by refresh())."""
+        return [self._parts[name] for name in sorted(self._parts)]
 
     async def refresh(self) -> list[Partition]:
         """Pick up partitions created by other processes since open. Default: none.
@@ -114,6 +132,10 @@ class Journal(abc.ABC):
     @abc.abstractmethod
     def full(self) -> float | None:
         """None when appends are allowed; else seconds a client should wait (Retry-After)."""
+
+    def unavailable(self) -> str | None:
+        """Why appends cannot succeed now (for ``/ready``), or None. Default: None."""
+        return None
 
     @abc.abstractmethod
     async def cursor(self, partition: str, consumer: str) -> Cursor:

@@ -141,7 +141,7 @@ from zlib_ng.zlib_ng import crc32 as _crc32  # zlib's crc32, 3-4x as fast on a f
 from ..errors import JournalCorrupt, JournalError, JournalFull
 from ..fsutil import fsync_dir, makedirs, remove_staging, write_atomic
 from ..record import valid_name
-from .base import Cursor, Entry, Journal, Partition, PartitionStats
+from .base import CONSUMER_RE, Cursor, Entry, Journal, Partition, PartitionStats
 
 __all__ = ["EmbeddedJournal", "EmbeddedPartition"]
 
@@ -164,7 +164,6 @@ PREALLOCATE_PAUSE = 60.0  # seconds without writing ahead after the disk had no 
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 RESCAN_EVERY = 0.25  # seconds between rescans of our own partition (others may reclaim it)
 _SEG_RE = re.compile(r"(\d{20})\.seg\Z")
-_CONSUMER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z")
 
 
 def _pwrite_all(fd: int, data: bytes | memoryview, pos: int) -> None:
@@ -862,7 +861,7 @@ class EmbeddedPartition(Partition):
     # -- cursors and reclaim -----------------------------------------------------------------
 
     def _cursor_path(self, consumer: str) -> Path:
-        if not _CONSUMER_RE.match(consumer):
+        if not CONSUMER_RE.match(consumer):
             raise JournalError(f"invalid consumer name {consumer!r}")
         return self.dir / "cursors" / f"{consumer}.json"
 
@@ -1020,7 +1019,7 @@ class EmbeddedJournal(Journal):
         if self._opened:
             raise JournalError("journal is already open")
         for c in consumers:
-            if not _CONSUMER_RE.match(c):
+            if not CONSUMER_RE.match(c):
                 raise JournalError(f"invalid consumer name {c!r}")
         self.consumers = tuple(dict.fromkeys(consumers))
         self._opened = True
@@ -1053,16 +1052,6 @@ class EmbeddedJournal(Journal):
             return EmbeddedPartition(self, name, fd)
         raise JournalError(f"journal partition {self.writer_name} is locked by another process")
 
-    def writer(self) -> Partition:
-        if self._own is None:
-            if self._opened and not self.is_writer:
-                raise JournalError("journal was opened read-only (writer=False)")
-            raise JournalError("journal is not open")
-        return self._own
-
-    def partitions(self) -> list[Partition]:
-        return [self._parts[name] for name in sorted(self._parts)]
-
     async def refresh(self) -> list[Partition]:
         root = self.path / "partitions"
         names = sorted(n for n in os.listdir(root) if valid_name(n) and (root / n).is_dir())
@@ -1093,7 +1082,7 @@ class EmbeddedJournal(Journal):
         return self._own.full() if self._own is not None else None
 
     async def cursor(self, partition: str, consumer: str) -> Cursor:
-        if not valid_name(partition) or not _CONSUMER_RE.match(consumer):
+        if not valid_name(partition) or not CONSUMER_RE.match(consumer):
             raise JournalError(f"invalid partition or consumer name {partition!r}/{consumer!r}")
         path = self.path / "partitions" / partition / "cursors" / f"{consumer}.json"
         return await asyncio.to_thread(EmbeddedPartition._read_cursor_file, path)

@@ -21,7 +21,7 @@ from sluiceway.blobs import BlobSpool
 from sluiceway.errors import ConfigError, JournalError, JournalFull, Unavailable
 from sluiceway.http.auth import Authenticator
 from sluiceway.http.responses import send_json
-from sluiceway.journal import EmbeddedJournal
+from sluiceway.journal import build_journal
 from sluiceway.record import utcnow
 from sluiceway.telemetry.logging import AccessLog, get_logger
 from sluiceway.telemetry.metrics import Metrics
@@ -56,12 +56,8 @@ class Gateway:
         # The delivering process of several also writes when a background source (pulls) runs there.
         background = any(c.background for c in config.sources)
         writer_name = f"w{worker_index}" if worker_index is not None else ("pull" if role == "delivery" else None)
-        self.journal = EmbeddedJournal(
-            config.journal_dir, segment_bytes=j.segment_bytes, max_bytes=config.journal_max_bytes(), fsync=j.fsync,
-            writer=role != "delivery" or background, writer_name=writer_name,
-            fsync_observer=self.metrics.journal_fsync_seconds.observe, page_cache_bytes=j.page_cache_bytes,
-            commit_delay=j.commit_delay, preallocate_bytes=j.preallocate_bytes,
-        )
+        self.journal = build_journal(config, writer=role != "delivery" or background, writer_name=writer_name,
+                                     fsync_observer=self.metrics.journal_fsync_seconds.observe)
         self.auth = Authenticator(self.store, ttl=config.server.token_cache_ttl)
         self.allowed_streams = frozenset(config.server.streams)
         self.max_body_bytes = config.server.max_body_bytes
@@ -268,7 +264,7 @@ class Gateway:
         checks: dict[str, Any] = {}
         if self._writer is not None:
             retry = self.journal.full()
-            checks["journal"] = "ok" if retry is None else "full"
+            checks["journal"] = self.journal.unavailable() or ("ok" if retry is None else "full")
         try:
             await asyncio.wait_for(self.store.ping(), 2.0)
             checks["store"] = "ok"

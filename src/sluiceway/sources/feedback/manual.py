@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 async def run_once(config: "Config", tenant: str, name: str, on_page: Callable[[int], None] | None = None,
                    ) -> RunResult:
-    from sluiceway.journal import EmbeddedJournal
+    from sluiceway.journal import build_journal
     from sluiceway.store import Store
 
     hub = next((s for s in config.sources if isinstance(s, FeedbackSourceConfig)),
@@ -29,9 +29,7 @@ async def run_once(config: "Config", tenant: str, name: str, on_page: Callable[[
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store.from_url(config.store_url)
     await store.open(migrate=True)
-    journal = EmbeddedJournal(config.journal_dir, segment_bytes=config.journal.segment_bytes,
-                              max_bytes=config.journal_max_bytes(), fsync=config.journal.fsync, writer=True,
-                              writer_name="cli", preallocate_bytes=config.journal.preallocate_bytes)
+    journal = build_journal(config, writer=True, writer_name="cli")
     try:
         row = await store.get_source(tenant, name)
         if row is None:

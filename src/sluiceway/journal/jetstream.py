@@ -1,0 +1,473 @@
+"""The journal on a NATS JetStream server: the contract of ``base``, for gateways that keep
+their undelivered records on a NATS server instead of their own disk.
+
+Layout on the server
+--------------------
+* **One stream per partition**, named ``{stream_prefix}_{instance}_{partition}`` (for example
+  ``SLUICE_3f9a01c2_w0``), holding the one subject ``{subject_prefix}.{instance}.{partition}``.
+  ``instance`` is the data dir's instance id (``runtime/instance.py``), so gateways sharing a
+  server never write into one stream. File storage, ``num_replicas`` as configured, limits
+  retention, ``discard: new`` and ``max_bytes`` as the partition's limit (the server refuses
+  an append past it), ``allow_direct`` (reads are direct gets: no consumer state to keep).
+* **An entry's offset is its stream sequence**: 1, 2, … and never reused, as the contract asks.
+* **Cursors** live in the key-value bucket ``{stream_prefix}_{instance}_cursors``, one key per
+  ``{partition}.{consumer}``, its value the cursor as JSON (``{"acked": n, "pending": [a, b]}``),
+  written with the server's acknowledgement before ``save_cursor`` returns.
+
+Durability
+----------
+``append`` returns only when the server acknowledged every item (a PubAck, which it sends once
+the message is in its stream store). Whether that store has reached the disk is the server's
+setting: JetStream syncs its files every ``sync_interval`` (2 minutes by default), so for the
+gateway's promise — accepted means on disk — run the server with ``sync_interval: always``, or
+with replicas on separate machines (docs/operations.md). The gateway cannot check that setting.
+
+Appends are committed as JetStream **atomic batches** (server 2.12 or later; the streams have
+``allow_atomic``): the messages of a batch carry ``Nats-Batch-Id`` and ``Nats-Batch-Sequence``,
+the last one ``Nats-Batch-Commit``, and the server stores all of them, with consecutive
+sequences, or none, and acknowledges the commit once (far faster than messages acknowledged
+one by one, each synced). Like the embedded journal's group commit, the
+appends queued while a batch is in flight go together into the next one, whole appends up to
+``ATOMIC_MAX`` (1,000, the server's limit) messages; an append of more is sent alone in
+several batches, one after the other. So an append of up to 1,000 items is stored whole or not
+at all, and gets consecutive offsets. A larger one that fails midway (the connection drops, the
+stream reaches ``max_bytes``) leaves its first batches stored, and they are delivered although
+the caller answered 503: the one case where a refused request can leave records behind, and a
+client's retry can store them twice. An append while disconnected fails at once (the client
+would otherwise keep the messages and send them on reconnecting), and one that would pass
+``max_bytes`` raises ``JournalFull``; neither stores anything.
+
+Reading, waiting, reclaiming
+----------------------------
+``read`` is one batched direct get (``$JS.API.DIRECT.GET.<stream>`` with ``seq``, ``batch``
+and ``max_bytes``), answered by the messages and an end-of-batch status. ``wait`` polls the
+stream's state every ``poll_interval``. ``save_cursor`` writes the cursor, then, if every
+registered consumer has acked past the stream's first sequence, purges the stream below the
+lowest ``acked`` (at most once every ``RECLAIM_EVERY`` seconds): that is when space is freed.
+
+A gateway delivers the partitions of its own instance (the streams with its prefix); a stopped
+gateway's records wait in its streams until it starts again with the same data dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from sluiceway.errors import JournalError, JournalFull
+from sluiceway.journal.base import CONSUMER_RE, Cursor, Entry, Journal, Partition, PartitionStats
+from sluiceway.record import valid_name
+from sluiceway.telemetry.logging import get_logger
+
+if TYPE_CHECKING:
+    import nats.aio.client
+    import nats.js
+
+log = get_logger("sluiceway.journal")
+FULL_RETRY_AFTER = 1.0
+RECLAIM_EVERY = 1.0  # seconds between purges of one stream
+STATS_EVERY = 1.0  # seconds between reads of the own stream's state (``full()`` reads it)
+ATOMIC_MAX = 1000  # messages per atomic batch: the server's limit
+BATCH_ID, BATCH_SEQ, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
+
+
+class JetStreamPartition(Partition):
+    def __init__(self, journal: "JetStreamJournal", name: str) -> None:
+        self.name = name
+        self._j = journal
+        self.stream = journal.stream_name(name)
+        self.subject = journal.subject_name(name)
+        self._stats = PartitionStats(name, 0, 0, 0)
+        self._last_purge = 0.0
+        self._later: asyncio.Task[None] | None = None
+        self._queue: list[tuple[Sequence[bytes], asyncio.Future[tuple[int, int]], int]] = []
+        self._queued = 0  # bytes queued, not yet committed
+        self._flusher: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"JetStreamPartition({self.stream!r})"
+
+    # -- state --------------------------------------------------------------------------
+    def stats(self) -> PartitionStats:
+        return self._stats
+
+    async def _refresh_stats(self) -> PartitionStats:
+        try:
+            info = await self._j.js.stream_info(self.stream)
+        except Exception as e:  # noqa: BLE001 - every failure of the server is the journal's
+            raise self._j.error(f"cannot read the state of stream {self.stream}", e) from e
+        s = info.state
+        first = s.first_seq if s.messages else 0
+        self._stats = PartitionStats(self.name, first, s.last_seq, s.bytes)
+        return self._stats
+
+    def full(self, extra: int = 0) -> bool:
+        limit = self._j.max_bytes
+        return limit >= 0 and self._stats.bytes + extra > limit
+
+    # -- append (group commit in atomic batches) ---------------------------------------------
+    async def append(self, items: Sequence[bytes]) -> tuple[int, int]:
+        if not items:
+            last = self._stats.last_offset
+            return last + 1, last
+        nbytes = sum(map(len, items)) + len(self.subject) * len(items)
+        if self.full(nbytes + self._queued):
+            await self._refresh_stats()  # others may have reclaimed since
+            if self.full(nbytes + self._queued):
+                raise JournalFull(f"journal partition {self.name} is full ({self._stats.bytes} of "
+                                  f"{self._j.max_bytes} bytes)", retry_after=FULL_RETRY_AFTER)
+        why = self._j.unavailable()
+        if why:  # while disconnected the client would queue the items and send them later
+            raise JournalError(f"journal partition {self.name}: {why}")
+        fut: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self._queue.append((items, fut, nbytes))
+        self._queued += nbytes
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name=f"append-{self.stream}")
+        return await fut
+
+    async def _flush(self) -> None:
+        """Commit what is queued, one atomic batch at a time: whole appends up to ``ATOMIC_MAX``
+        items together, a larger append alone in several batches."""
+        while self._queue:
+            take, n = [], 0
+            while self._queue and (not take or n + len(self._queue[0][0]) <= ATOMIC_MAX):
+                entry = self._queue.pop(0)
+                self._queued -= entry[2]
+                if not entry[1].cancelled():  # its request is gone: nothing of it is stored
+                    take.append(entry)
+                    n += len(entry[0])
+            if not take:
+                continue
+            try:
+                first = await self._commit([data for items, _, _ in take for data in items])
+            except BaseException as e:
+                err = e if isinstance(e, JournalError) else self._j.error(
+                    f"journal partition {self.name}: append failed", e)
+                for _, fut, _ in take:
+                    if not fut.done():
+                        fut.set_exception(err)
+                if isinstance(e, asyncio.CancelledError):
+                    raise
+                continue
+            off = first
+            for items, fut, nbytes in take:
+                if not fut.done():
+                    fut.set_result((off, off + len(items) - 1))
+                off += len(items)
+            st = self._stats
+            self._stats = PartitionStats(self.name, st.first_offset or first, max(st.last_offset, off - 1),
+                                         st.bytes + sum(x[2] for x in take))
+
+    async def _commit(self, items: list[bytes]) -> int:
+        """Publish ``items`` as atomic batches of at most ``ATOMIC_MAX``; the first sequence."""
+        nc, js, subject, timeout = self._j.nc, self._j.js, self.subject, self._j.timeout
+        first = 0
+        for start in range(0, len(items), ATOMIC_MAX):
+            chunk = items[start:start + ATOMIC_MAX]
+            batch = secrets.token_hex(8)
+            try:
+                for i, data in enumerate(chunk[:-1], 1):
+                    await nc.publish(subject, data, headers={BATCH_ID: batch, BATCH_SEQ: str(i)})
+                ack = await js.publish(subject, chunk[-1], timeout=timeout, headers={
+                    BATCH_ID: batch, BATCH_SEQ: str(len(chunk)), BATCH_COMMIT: "1"})
+            except Exception as e:  # noqa: BLE001
+                if "maximum bytes" in str(e).lower():
+                    raise JournalFull(f"journal partition {self.name} is full (stream {self.stream} refused: "
+                                      f"{e})", retry_after=FULL_RETRY_AFTER) from e
+                raise self._j.error(f"journal partition {self.name}: append failed", e) from e
+            first = first or ack.seq - len(chunk) + 1
+        return first
+
+    # -- read -----------------------------------------------------------------------------
+    async def read(self, after: int, max_count: int, max_bytes: int) -> list[Entry]:
+        if max_count <= 0:
+            return []
+        nc = self._j.nc
+        inbox = nc.new_inbox()
+        out: list[Entry] = []
+        try:
+            sub = await nc.subscribe(inbox)
+            try:
+                request = orjson.dumps({"seq": after + 1, "batch": max_count, "max_bytes": max(1, max_bytes)})
+                await nc.publish(f"$JS.API.DIRECT.GET.{self.stream}", request, reply=inbox)
+                while True:
+                    msg = await sub.next_msg(self._j.timeout)
+                    headers = msg.headers or {}
+                    status = headers.get("Status")
+                    if status is None:
+                        out.append(Entry(int(headers["Nats-Sequence"]), msg.data))
+                        continue
+                    if status in ("204", "404"):  # end of batch; nothing at or after seq
+                        break
+                    raise JournalError(f"stream {self.stream}: direct get answered {status} "
+                                       f"{headers.get('Description', '')}".rstrip())
+            finally:
+                await sub.unsubscribe()
+        except JournalError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise self._j.error(f"journal partition {self.name}: read failed", e) from e
+        if out and out[-1].offset > self._stats.last_offset:
+            st = self._stats
+            self._stats = PartitionStats(self.name, st.first_offset or out[0].offset, out[-1].offset, st.bytes)
+        return out
+
+    async def wait(self, after: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._stats.last_offset > after:
+                return True
+            try:
+                if (await self._refresh_stats()).last_offset > after:
+                    return True
+            except JournalError:
+                pass  # the server is away: keep waiting until the timeout
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            await asyncio.sleep(min(self._j.poll_interval, remaining))
+
+    # -- cursors --------------------------------------------------------------------------
+    def _key(self, consumer: str) -> str:
+        if not CONSUMER_RE.match(consumer):
+            raise JournalError(f"invalid consumer name {consumer!r}")
+        return f"{self.name}.{consumer}"
+
+    async def load_cursor(self, consumer: str) -> Cursor:
+        return await self._j.read_cursor(self._key(consumer))
+
+    async def save_cursor(self, consumer: str, cursor: Cursor) -> None:
+        value = {"acked": cursor.acked, "pending": list(cursor.pending) if cursor.pending else None}
+        try:
+            await self._j.kv.put(self._key(consumer), orjson.dumps(value))
+        except Exception as e:  # noqa: BLE001
+            raise self._j.error(f"journal partition {self.name}: cannot save cursor {consumer!r}", e) from e
+        wait = self._last_purge + RECLAIM_EVERY - time.monotonic()
+        if wait <= 0:
+            await self._reclaim()
+        elif self._later is None:  # reclaim once the interval is over, even if no save follows
+            self._later = asyncio.create_task(self._reclaim_later(wait), name=f"reclaim-{self.stream}")
+
+    async def _reclaim_later(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        self._later = None
+        try:
+            await self._reclaim()
+        except JournalError as e:
+            log.warning("cannot reclaim journal space now; tried again at the next cursor save",
+                        partition=self.name, error=str(e))
+
+    async def _reclaim(self) -> None:
+        self._last_purge = time.monotonic()
+        floor = None
+        for consumer in self._j.consumers:
+            acked = (await self._j.read_cursor(self._key(consumer))).acked
+            floor = acked if floor is None else min(floor, acked)
+        if not floor:
+            return
+        st = await self._refresh_stats()
+        if st.first_offset == 0 or floor < st.first_offset:
+            return
+        try:
+            await self._j.js.purge_stream(self.stream, seq=floor + 1)  # removes every sequence <= floor
+        except Exception as e:  # noqa: BLE001
+            raise self._j.error(f"journal partition {self.name}: cannot reclaim", e) from e
+        await self._refresh_stats()
+
+    async def aclose(self) -> None:
+        for task in (self._later, self._flusher):  # the connection itself is the journal's
+            if task is not None:
+                task.cancel()
+        self._later = self._flusher = None
+        err = JournalError(f"journal partition {self.name} is closed")
+        for _, fut, _ in self._queue:
+            if not fut.done():
+                fut.set_exception(err)
+        self._queue.clear()
+
+
+class JetStreamJournal(Journal):
+    """``url``: the NATS server(s), comma-separated; ``instance``: this gateway's id (stream
+    names); ``max_bytes``: each partition's limit; ``user``/``password`` or ``token``: optional
+    credentials; ``replicas``: the streams' ``num_replicas``."""
+
+    def __init__(self, url: str, *, instance: str, max_bytes: int, stream_prefix: str = "SLUICE",
+                 subject_prefix: str = "sluice", replicas: int = 1, timeout: float = 10.0,
+                 user: str | None = None, password: str | None = None, token: str | None = None,
+                 writer: bool = True, writer_name: str | None = None, poll_interval: float = 0.05) -> None:
+        self.url = url
+        self.instance = instance
+        self.max_bytes = max_bytes
+        self.stream_prefix = f"{stream_prefix}_{instance}_"
+        self.subject_prefix = f"{subject_prefix}.{instance}."
+        self.replicas = replicas
+        self.timeout = timeout
+        self._auth = {k: v for k, v in (("user", user), ("password", password), ("token", token)) if v}
+        self.is_writer = writer
+        self.writer_name = writer_name or "w0"
+        self.poll_interval = poll_interval
+        self.consumers: list[str] = []
+        self._parts: dict[str, JetStreamPartition] = {}
+        self._own: JetStreamPartition | None = None
+        self._nc: "nats.aio.client.Client | None" = None
+        self._js: "nats.js.JetStreamContext | None" = None
+        self._kv: Any = None
+        self._stats_task: asyncio.Task[None] | None = None
+
+    def stream_name(self, partition: str) -> str:
+        return self.stream_prefix + partition
+
+    def subject_name(self, partition: str) -> str:
+        return self.subject_prefix + partition
+
+    def error(self, what: str, e: BaseException) -> JournalError:
+        return JournalError(f"{what} on NATS server {self.url}: {type(e).__name__}: {e}".rstrip(": "))
+
+    @property
+    def nc(self) -> "nats.aio.client.Client":
+        if self._nc is None:
+            raise JournalError("journal is not open")
+        return self._nc
+
+    @property
+    def js(self) -> "nats.js.JetStreamContext":
+        if self._js is None:
+            raise JournalError("journal is not open")
+        return self._js
+
+    @property
+    def kv(self) -> Any:
+        if self._kv is None:
+            raise JournalError("journal is not open")
+        return self._kv
+
+    async def open(self, consumers: Sequence[str]) -> None:
+        import nats
+        from nats.js.api import DiscardPolicy, KeyValueConfig, StorageType, StreamConfig
+
+        bad = [c for c in consumers if not CONSUMER_RE.match(c)]
+        if bad:
+            raise JournalError(f"invalid consumer name {bad[0]!r}")
+        self.consumers = list(consumers)
+        servers = [s.strip() for s in self.url.split(",") if s.strip()]
+        try:
+            # Reconnects go on for ever once connected; the first connect gives up after ``timeout``.
+            self._nc = nats.NATS()
+            await asyncio.wait_for(self._nc.connect(
+                servers, connect_timeout=self.timeout, allow_reconnect=True, max_reconnect_attempts=-1,
+                error_cb=self._on_error, disconnected_cb=self._on_disconnected, reconnected_cb=self._on_reconnected,
+                **self._auth), self.timeout)
+            self._js = self._nc.jetstream(timeout=self.timeout)
+            self._kv = await self._js.create_key_value(KeyValueConfig(
+                bucket=self.stream_prefix + "cursors", history=1, storage=StorageType.FILE,
+                replicas=self.replicas))
+            if self.is_writer:
+                name = self.writer_name
+                if not valid_name(name):
+                    raise JournalError(f"invalid partition name {name!r}")
+                await self._js.add_stream(StreamConfig(
+                    name=self.stream_name(name), subjects=[self.subject_name(name)], storage=StorageType.FILE,
+                    num_replicas=self.replicas, max_bytes=self.max_bytes, discard=DiscardPolicy.NEW,
+                    allow_direct=True, allow_atomic=True))
+        except JournalError:
+            await self.aclose()
+            raise
+        except Exception as e:  # noqa: BLE001
+            await self.aclose()
+            raise self.error("cannot open the journal", e) from e
+        if self.is_writer:
+            self._own = JetStreamPartition(self, self.writer_name)
+            self._parts[self._own.name] = self._own
+            self._stats_task = asyncio.create_task(self._watch_own(self._own), name="jetstream-stats")
+        self._opened = True
+        await self.refresh()
+
+    async def _on_error(self, e: Exception) -> None:
+        log.warning("NATS connection error", server=self.url, error=f"{type(e).__name__}: {e}")
+
+    async def _on_disconnected(self) -> None:
+        if self._nc is None or self._nc.is_closed:
+            return  # our own aclose()
+        log.warning("disconnected from the NATS server; appends answer 503 until it is back", server=self.url)
+
+    async def _on_reconnected(self) -> None:
+        log.info("reconnected to the NATS server", server=self.url)
+
+    async def _watch_own(self, part: JetStreamPartition) -> None:
+        """Keep the own stream's size current: consumers in other processes reclaim it."""
+        while True:
+            await asyncio.sleep(STATS_EVERY)
+            try:
+                await part._refresh_stats()
+            except JournalError:
+                pass  # unavailable() says so; appends fail with the cause
+
+    def unavailable(self) -> str | None:
+        if self._nc is not None and not self._nc.is_connected:
+            return f"not connected to NATS server {self.url}"
+        return None
+
+    async def refresh(self) -> list[Partition]:
+        try:
+            infos = await self.js.streams_info()
+        except JournalError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise self.error("cannot list the journal's streams", e) from e
+        for info in infos:
+            stream = info.config.name or ""
+            name = stream[len(self.stream_prefix):]
+            if stream.startswith(self.stream_prefix) and valid_name(name) and name not in self._parts:
+                self._parts[name] = JetStreamPartition(self, name)
+            if name in self._parts and stream.startswith(self.stream_prefix):
+                s = info.state
+                self._parts[name]._stats = PartitionStats(name, s.first_seq if s.messages else 0, s.last_seq,
+                                                          s.bytes)
+        return self.partitions()
+
+    def full(self) -> float | None:
+        if self._own is not None and self._own.full(min(64 * 1024, max(0, self.max_bytes) // 16)):
+            return FULL_RETRY_AFTER
+        return None
+
+    async def read_cursor(self, key: str) -> Cursor:
+        from nats.js.errors import KeyNotFoundError
+
+        try:
+            entry = await self.kv.get(key)
+        except KeyNotFoundError:
+            return Cursor()
+        except Exception as e:  # noqa: BLE001
+            raise self.error(f"cannot read cursor {key!r}", e) from e
+        try:
+            doc = orjson.loads(entry.value or b"{}")
+            pending = doc.get("pending")
+            return Cursor(acked=int(doc.get("acked", 0)), pending=(int(pending[0]), int(pending[1])) if pending else None)
+        except (orjson.JSONDecodeError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise JournalError(f"cursor {key!r} in bucket {self.stream_prefix}cursors is damaged: {e}") from e
+
+    async def cursor(self, partition: str, consumer: str) -> Cursor:
+        if not valid_name(partition) or not CONSUMER_RE.match(consumer):
+            raise JournalError(f"invalid partition or consumer name {partition!r}/{consumer!r}")
+        return await self.read_cursor(f"{partition}.{consumer}")
+
+    async def aclose(self) -> None:
+        if self._stats_task is not None:
+            self._stats_task.cancel()
+            self._stats_task = None
+        parts, self._parts = list(self._parts.values()), {}
+        for part in parts:
+            await part.aclose()
+        nc, self._nc, self._js, self._kv, self._own = self._nc, None, None, None, None
+        self._opened = False
+        if nc is not None:
+            try:
+                await nc.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass

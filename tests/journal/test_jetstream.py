@@ -10,6 +10,7 @@ import pytest
 
 from sluiceway.errors import JournalError, JournalFull
 from sluiceway.journal import Cursor, Entry
+from sluiceway.journal import jetstream
 from sluiceway.journal.jetstream import JetStreamJournal
 from tests.journal.common import item, read_all
 
@@ -58,11 +59,19 @@ async def test_concurrent_appends_share_batches_and_each_gets_consecutive_offset
         lo, hi = await w.append(big)
         assert (lo, hi) == (81, 2580)
         assert [e.data for e in await read_all(w, after=80, max_count=1000, max_bytes=1 << 30)] == big
+        # Large appends at once: their batches overlap; each span still holds all its items.
+        bigs = [[b"%d-%d" % (k, i) for i in range(1500)] for k in range(3)]
+        spans = await asyncio.gather(*(w.append(b) for b in bigs))
+        got = {e.offset: e.data for e in await read_all(w, after=2580, max_count=1000, max_bytes=1 << 30)}
+        assert len(got) == 4500
+        for b, (lo, hi) in zip(bigs, spans):
+            assert set(b) <= {got[o] for o in range(lo, hi + 1)}
     finally:
         await j.aclose()
 
 
-async def test_an_append_whose_request_is_gone_before_its_batch_is_not_stored(nats_url):
+async def test_an_append_whose_request_is_gone_before_its_batch_is_not_stored(nats_url, monkeypatch):
+    monkeypatch.setattr(jetstream, "IN_FLIGHT", 1)  # the second append waits for the first's batch
     j = await opened(nats_url, instance())
     try:
         w = j.writer()

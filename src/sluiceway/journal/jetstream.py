@@ -26,10 +26,13 @@ Appends are committed as JetStream **atomic batches** (server 2.12 or later; the
 ``allow_atomic``): the messages of a batch carry ``Nats-Batch-Id`` and ``Nats-Batch-Sequence``,
 the last one ``Nats-Batch-Commit``, and the server stores all of them, with consecutive
 sequences, or none, and acknowledges the commit once (far faster than messages acknowledged
-one by one, each synced). Like the embedded journal's group commit, the
-appends queued while a batch is in flight go together into the next one, whole appends up to
-``ATOMIC_MAX`` (1,000, the server's limit) messages; an append of more is sent alone in
-several batches, one after the other. So an append of up to 1,000 items is stored whole or not
+one by one, each synced). Like the embedded journal's group commit,
+the appends queued while a batch is in flight go together into the next one, whole appends up
+to ``ATOMIC_MAX`` (1,000, the server's limit) messages; an append of more is sent alone in
+several batches, one after the other. Batches of at least half that size may be committed
+beside others, up to ``IN_FLIGHT`` at once, and may then take their sequences in any order; so
+the span an append of more than 1,000 items returns holds all of them, and maybe records of
+other appends committed between its batches. So an append of up to 1,000 items is stored whole or not
 at all, and gets consecutive offsets. A larger one that fails midway (the connection drops, the
 stream reaches ``max_bytes``) leaves its first batches stored, and they are delivered although
 the caller answered 503: the one case where a refused request can leave records behind, and a
@@ -73,6 +76,7 @@ FULL_RETRY_AFTER = 1.0
 RECLAIM_EVERY = 1.0  # seconds between purges of one stream
 STATS_EVERY = 1.0  # seconds between reads of the own stream's state (``full()`` reads it)
 ATOMIC_MAX = 1000  # messages per atomic batch: the server's limit
+IN_FLIGHT = 4  # atomic batches of one partition committed at once (the server allows 50 per stream)
 BATCH_ID, BATCH_SEQ, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
 
 
@@ -87,7 +91,8 @@ class JetStreamPartition(Partition):
         self._later: asyncio.Task[None] | None = None
         self._queue: list[tuple[Sequence[bytes], asyncio.Future[tuple[int, int]], int]] = []
         self._queued = 0  # bytes queued, not yet committed
-        self._flusher: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()  # atomic batches being committed
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"JetStreamPartition({self.stream!r})"
@@ -127,14 +132,16 @@ class JetStreamPartition(Partition):
         fut: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
         self._queue.append((items, fut, nbytes))
         self._queued += nbytes
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name=f"append-{self.stream}")
+        self._kick()
         return await fut
 
-    async def _flush(self) -> None:
-        """Commit what is queued, one atomic batch at a time: whole appends up to ``ATOMIC_MAX``
-        items together, a larger append alone in several batches."""
-        while self._queue:
+    def _kick(self) -> None:
+        """Start a batch of what is queued: whole appends up to ``ATOMIC_MAX`` items together, a
+        larger append alone. With none in flight, at once; beside others (up to ``IN_FLIGHT``),
+        only a batch of at least ``ATOMIC_MAX // 2`` items: small appends wait and go together
+        (a batch costs the server about as much whatever its size), large ones overlap."""
+        while self._queue and (not self._batches or (
+                len(self._batches) < IN_FLIGHT and sum(len(x[0]) for x in self._queue) >= ATOMIC_MAX // 2)):
             take, n = [], 0
             while self._queue and (not take or n + len(self._queue[0][0]) <= ATOMIC_MAX):
                 entry = self._queue.pop(0)
@@ -142,30 +149,38 @@ class JetStreamPartition(Partition):
                 if not entry[1].cancelled():  # its request is gone: nothing of it is stored
                     take.append(entry)
                     n += len(entry[0])
-            if not take:
-                continue
-            try:
-                first = await self._commit([data for items, _, _ in take for data in items])
-            except BaseException as e:
-                err = e if isinstance(e, JournalError) else self._j.error(
-                    f"journal partition {self.name}: append failed", e)
-                for _, fut, _ in take:
-                    if not fut.done():
-                        fut.set_exception(err)
-                if isinstance(e, asyncio.CancelledError):
-                    raise
-                continue
-            off = first
-            for items, fut, nbytes in take:
-                if not fut.done():
-                    fut.set_result((off, off + len(items) - 1))
-                off += len(items)
-            st = self._stats
-            self._stats = PartitionStats(self.name, st.first_offset or first, max(st.last_offset, off - 1),
-                                         st.bytes + sum(x[2] for x in take))
+            if take:
+                task = asyncio.create_task(self._batch(take), name=f"append-{self.stream}")
+                self._batches.add(task)
 
-    async def _commit(self, items: list[bytes]) -> int:
-        """Publish ``items`` as atomic batches of at most ``ATOMIC_MAX``; the first sequence."""
+    async def _batch(self, take: list[tuple[Sequence[bytes], "asyncio.Future[tuple[int, int]]", int]]) -> None:
+        try:
+            first, last = await self._commit([data for items, _, _ in take for data in items])
+        except BaseException as e:
+            err = e if isinstance(e, JournalError) else self._j.error(
+                f"journal partition {self.name}: append failed", e)
+            for _, fut, _ in take:
+                if not fut.done():
+                    fut.set_exception(err)
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            return
+        finally:
+            self._batches.discard(asyncio.current_task())  # type: ignore[arg-type]
+            if not self._closed:
+                self._kick()
+        off = first  # one batch: consecutive sequences, in the order of the appends
+        for items, fut, _ in take:
+            if not fut.done():
+                fut.set_result((first, last) if len(take) == 1 else (off, off + len(items) - 1))
+            off += len(items)
+        st = self._stats
+        self._stats = PartitionStats(self.name, st.first_offset or first, max(st.last_offset, last),
+                                     st.bytes + sum(x[2] for x in take))
+
+    async def _commit(self, items: list[bytes]) -> tuple[int, int]:
+        """Publish ``items`` as atomic batches of at most ``ATOMIC_MAX``, one after the other;
+        the first sequence of the first and the last of the last."""
         nc, js, subject, timeout = self._j.nc, self._j.js, self.subject, self._j.timeout
         first = 0
         for start in range(0, len(items), ATOMIC_MAX):
@@ -182,7 +197,7 @@ class JetStreamPartition(Partition):
                                       f"{e})", retry_after=FULL_RETRY_AFTER) from e
                 raise self._j.error(f"journal partition {self.name}: append failed", e) from e
             first = first or ack.seq - len(chunk) + 1
-        return first
+        return first, ack.seq
 
     # -- read -----------------------------------------------------------------------------
     async def read(self, after: int, max_count: int, max_bytes: int) -> list[Entry]:
@@ -281,10 +296,11 @@ class JetStreamPartition(Partition):
         await self._refresh_stats()
 
     async def aclose(self) -> None:
-        for task in (self._later, self._flusher):  # the connection itself is the journal's
+        self._closed = True
+        for task in (self._later, *self._batches):  # the connection itself is the journal's
             if task is not None:
                 task.cancel()
-        self._later = self._flusher = None
+        self._later = None
         err = JournalError(f"journal partition {self.name} is closed")
         for _, fut, _ in self._queue:
             if not fut.done():

@@ -8,7 +8,7 @@ import secrets
 import nats
 import pytest
 
-from sluiceway.errors import JournalError, JournalFull
+from sluiceway.errors import JournalCorrupt, JournalError, JournalFull
 from sluiceway.journal import Cursor, Entry
 from sluiceway.journal import jetstream
 from sluiceway.journal.jetstream import JetStreamJournal
@@ -130,6 +130,21 @@ async def test_cursors_persist_and_space_is_reclaimed_only_when_every_consumer_a
         assert await w.append([b"next"]) == (11, 11)  # offsets are never reused
     finally:
         await again.aclose()
+
+
+async def test_a_damaged_cursor_is_reported_and_an_invalid_one_not_saved(nats_url):
+    j = await opened(nats_url, instance())
+    try:
+        w = j.writer()
+        await j.kv.put("w0.a", b"not json")
+        with pytest.raises(JournalCorrupt, match="w0.a"):
+            await w.load_cursor("a")
+        with pytest.raises(JournalError, match="invalid cursor"):
+            await w.save_cursor("a", Cursor(acked=3, pending=(5, 4)))
+        await w.save_cursor("a", Cursor(acked=3, pending=(4, 5)))
+        assert await w.load_cursor("a") == Cursor(acked=3, pending=(4, 5))
+    finally:
+        await j.aclose()
 
 
 async def test_a_full_partition_refuses_the_whole_append(nats_url):

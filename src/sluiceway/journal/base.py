@@ -29,6 +29,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import orjson
+
 from sluiceway.errors import JournalError
 
 
@@ -45,6 +47,29 @@ class Entry:
 class Cursor:
     acked: int = 0
     pending: tuple[int, int] | None = None
+
+    def encode(self) -> bytes:
+        """As stored: ``{"acked": n, "pending": [first, last] | null}``. ValueError if invalid."""
+        if self.acked < 0 or (self.pending is not None and not 0 < self.pending[0] <= self.pending[1]):
+            raise ValueError(f"invalid cursor {self!r}")
+        return orjson.dumps({"acked": self.acked, "pending": list(self.pending) if self.pending else None})
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "Cursor":
+        """The inverse of ``encode``; ValueError naming what is wrong."""
+        try:
+            d = orjson.loads(raw)
+            acked, pending = d["acked"], d.get("pending")
+            if not isinstance(acked, int) or acked < 0:
+                raise ValueError("acked must be a non-negative integer")
+            if pending is not None:
+                a, b = pending
+                if not (isinstance(a, int) and isinstance(b, int) and 0 < a <= b):
+                    raise ValueError("pending must be [first, last]")
+                pending = (a, b)
+        except (ValueError, TypeError, KeyError) as exc:  # orjson.JSONDecodeError is a ValueError
+            raise ValueError(str(exc)) from None
+        return cls(acked, pending)
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,7 +135,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import orjson
 from zlib_ng.zlib_ng import crc32 as _crc32  # zlib's crc32, 3-4x as fast on a frame
 
 from ..errors import JournalCorrupt, JournalError, JournalFull
@@ -872,18 +871,9 @@ class EmbeddedPartition(Partition):
         except FileNotFoundError:
             return Cursor()
         try:
-            d = orjson.loads(raw)
-            acked, pending = d["acked"], d.get("pending")
-            if not isinstance(acked, int) or acked < 0:
-                raise ValueError("acked must be a non-negative integer")
-            if pending is not None:
-                a, b = pending
-                if not (isinstance(a, int) and isinstance(b, int) and 0 < a <= b):
-                    raise ValueError("pending must be [first, last]")
-                pending = (a, b)
-        except (ValueError, TypeError, KeyError, orjson.JSONDecodeError) as exc:
+            return Cursor.decode(raw)
+        except ValueError as exc:
             raise JournalCorrupt(f"{path}: bad cursor file: {exc}") from None
-        return Cursor(acked, pending)
 
     async def load_cursor(self, consumer: str) -> Cursor:
         path = self._cursor_path(consumer)
@@ -897,9 +887,10 @@ class EmbeddedPartition(Partition):
 
     async def save_cursor(self, consumer: str, cursor: Cursor) -> None:
         path = self._cursor_path(consumer)
-        if cursor.acked < 0 or (cursor.pending is not None and not 0 < cursor.pending[0] <= cursor.pending[1]):
-            raise JournalError(f"invalid cursor {cursor!r}")
-        data = orjson.dumps({"acked": cursor.acked, "pending": list(cursor.pending) if cursor.pending else None})
+        try:
+            data = cursor.encode()
+        except ValueError as exc:
+            raise JournalError(str(exc)) from None
         await asyncio.to_thread(self._write_cursor, path, data)
         try:
             await self._reclaim()

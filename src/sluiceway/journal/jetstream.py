@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sluiceway.errors import JournalError, JournalFull
+from sluiceway.errors import JournalCorrupt, JournalError, JournalFull
 from sluiceway.journal.base import CONSUMER_RE, Cursor, Entry, Journal, Partition, PartitionStats
 from sluiceway.record import valid_name
 from sluiceway.telemetry.logging import get_logger
@@ -78,6 +78,11 @@ STATS_EVERY = 1.0  # seconds between reads of the own stream's state (``full()``
 ATOMIC_MAX = 1000  # messages per atomic batch: the server's limit
 IN_FLIGHT = 4  # atomic batches of one partition committed at once (the server allows 50 per stream)
 BATCH_ID, BATCH_SEQ, BATCH_COMMIT = "Nats-Batch-Id", "Nats-Batch-Sequence", "Nats-Batch-Commit"
+
+
+def cursor_key(partition: str, consumer: str) -> str:
+    """A cursor's key in the bucket."""
+    return f"{partition}.{consumer}"
 
 
 class JetStreamPartition(Partition):
@@ -252,26 +257,34 @@ class JetStreamPartition(Partition):
     def _key(self, consumer: str) -> str:
         if not CONSUMER_RE.match(consumer):
             raise JournalError(f"invalid consumer name {consumer!r}")
-        return f"{self.name}.{consumer}"
+        return cursor_key(self.name, consumer)
 
     async def load_cursor(self, consumer: str) -> Cursor:
         return await self._j.read_cursor(self._key(consumer))
 
     async def save_cursor(self, consumer: str, cursor: Cursor) -> None:
-        value = {"acked": cursor.acked, "pending": list(cursor.pending) if cursor.pending else None}
+        key = self._key(consumer)
         try:
-            await self._j.kv.put(self._key(consumer), orjson.dumps(value))
+            data = cursor.encode()
+        except ValueError as exc:
+            raise JournalError(str(exc)) from None
+        try:
+            await self._j.kv.put(key, data)
         except Exception as e:  # noqa: BLE001
             raise self._j.error(f"journal partition {self.name}: cannot save cursor {consumer!r}", e) from e
         wait = self._last_purge + RECLAIM_EVERY - time.monotonic()
         if wait <= 0:
-            await self._reclaim()
+            await self._reclaim_logged()
         elif self._later is None:  # reclaim once the interval is over, even if no save follows
             self._later = asyncio.create_task(self._reclaim_later(wait), name=f"reclaim-{self.stream}")
 
     async def _reclaim_later(self, wait: float) -> None:
         await asyncio.sleep(wait)
         self._later = None
+        await self._reclaim_logged()
+
+    async def _reclaim_logged(self) -> None:
+        """Reclaim; a failure is logged (the cursor is saved: the next save tries again)."""
         try:
             await self._reclaim()
         except JournalError as e:
@@ -439,12 +452,13 @@ class JetStreamJournal(Journal):
         for info in infos:
             stream = info.config.name or ""
             name = stream[len(self.stream_prefix):]
-            if stream.startswith(self.stream_prefix) and valid_name(name) and name not in self._parts:
-                self._parts[name] = JetStreamPartition(self, name)
-            if name in self._parts and stream.startswith(self.stream_prefix):
-                s = info.state
-                self._parts[name]._stats = PartitionStats(name, s.first_seq if s.messages else 0, s.last_seq,
-                                                          s.bytes)
+            if not stream.startswith(self.stream_prefix) or not valid_name(name):
+                continue  # another instance's, or not the journal's
+            part = self._parts.get(name)
+            if part is None:
+                part = self._parts[name] = JetStreamPartition(self, name)
+            s = info.state
+            part._stats = PartitionStats(name, s.first_seq if s.messages else 0, s.last_seq, s.bytes)
         return self.partitions()
 
     def full(self) -> float | None:
@@ -462,16 +476,14 @@ class JetStreamJournal(Journal):
         except Exception as e:  # noqa: BLE001
             raise self.error(f"cannot read cursor {key!r}", e) from e
         try:
-            doc = orjson.loads(entry.value or b"{}")
-            pending = doc.get("pending")
-            return Cursor(acked=int(doc.get("acked", 0)), pending=(int(pending[0]), int(pending[1])) if pending else None)
-        except (orjson.JSONDecodeError, TypeError, ValueError, IndexError, AttributeError) as e:
-            raise JournalError(f"cursor {key!r} in bucket {self.stream_prefix}cursors is damaged: {e}") from e
+            return Cursor.decode(entry.value or b"")
+        except ValueError as e:
+            raise JournalCorrupt(f"cursor {key!r} in bucket {self.stream_prefix}cursors is damaged: {e}") from None
 
     async def cursor(self, partition: str, consumer: str) -> Cursor:
         if not valid_name(partition) or not CONSUMER_RE.match(consumer):
             raise JournalError(f"invalid partition or consumer name {partition!r}/{consumer!r}")
-        return await self.read_cursor(f"{partition}.{consumer}")
+        return await self.read_cursor(cursor_key(partition, consumer))
 
     async def aclose(self) -> None:
         if self._stats_task is not None:

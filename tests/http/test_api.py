@@ -276,18 +276,18 @@ async def test_journal_full_503(tmp_path):
 
 async def test_a_failed_journal_write_is_503_and_stores_nothing(gw, monkeypatch):
     gateway, client, _ = gw
-    writer = gateway._writer
-    real = writer._write
+    writer = gateway._writer._writer  # the journal partition's SegmentWriter
+    real = writer.write
 
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(writer, "_write", no_space)
+    monkeypatch.setattr(writer, "write", no_space)
     r = await client.post("/v1/streams/usage/events", json={"lost": 1})
     assert r.status_code == 503 and r.json()["error"] == "journal_unavailable"
     assert "No space left on device" in r.json()["detail"] and int(r.headers["retry-after"]) >= 1
     assert 'sluice_events_rejected_total{reason="journal_error"} 1.0' in (await client.get("/metrics")).text
-    monkeypatch.setattr(writer, "_write", real)  # the disk has room again: appends go on
+    monkeypatch.setattr(writer, "write", real)  # the disk has room again: appends go on
     assert (await client.post("/v1/streams/usage/events", json={"kept": 1})).status_code == 202
 
     async def stored():

@@ -710,7 +710,7 @@ async def test_a_frame_torn_inside_the_zeros_is_cut_off(tmp_path, caplog):
 
 async def test_no_room_for_the_zeros_ahead_still_takes_the_append(tmp_path, monkeypatch, caplog):
     """A nearly full disk: the zeros written ahead do not fit, the frames do."""
-    import sluiceway.journal.embedded as embedded
+    from sluiceway.journal import writer
 
     calls = []
 
@@ -719,7 +719,7 @@ async def test_no_room_for_the_zeros_ahead_still_takes_the_append(tmp_path, monk
         os.pwrite(fd, bytes(10), pos)  # some zeros landed before the disk filled up
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(embedded, "_write_zeros", disk_full)
+    monkeypatch.setattr(writer, "write_zeros", disk_full)
     j = await opened(tmp_path, preallocate_bytes=64 * 1024)
     assert await j.writer().append([item(0)]) == (1, 1)
     (seg,) = segments(tmp_path)

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import sluiceway.runtime.deliveries as deliveries
-from sluiceway.errors import JournalCorrupt
+from sluiceway.errors import JournalCorrupt, JournalError
 from sluiceway.runtime.deliveries import RESTART_MAX, DeliveryManager
 
 
@@ -53,14 +53,20 @@ async def test_the_pause_starts_over_after_a_long_healthy_run(monkeypatch):
     assert waits == [1, 2, 1]
 
 
-async def test_the_watcher_delivers_the_readable_partitions_when_one_is_damaged(monkeypatch):
-    """``refresh`` raises for a partition it cannot read after taking the others: those get
-    their delivery loops, and the damaged one is logged at every try."""
+@pytest.mark.parametrize("error, logged", [
+    (JournalCorrupt("partitions/w1/00000000000000000050.seg: frame at byte 0 has the wrong offset"), "cannot be read"),
+    (JournalError("cannot list the journal's streams on NATS server nats://127.0.0.1:1: NoServersError"),
+     "cannot be listed"),
+])
+async def test_the_watcher_delivers_the_readable_partitions_when_one_is_damaged(monkeypatch, error, logged):
+    """``refresh`` raises for a partition it cannot read after taking the others (or when the
+    journal's server is away): the partitions known get their delivery loops, and the error is
+    logged at every try, naming what it is."""
     good = SimpleNamespace(name="w2")
     spawned: list[list[object]] = []
 
     async def refresh() -> list[object]:
-        raise JournalCorrupt("partitions/w1/00000000000000000050.seg: frame at byte 0 has the wrong offset")
+        raise error
 
     sleeps = 0
 
@@ -79,5 +85,5 @@ async def test_the_watcher_delivers_the_readable_partitions_when_one_is_damaged(
     with capture_logs() as logs, pytest.raises(asyncio.CancelledError):
         await DeliveryManager._watch(manager)  # type: ignore[arg-type]
     assert spawned == [[good], [good]]
-    damaged = [e for e in logs if "cannot be read" in e["event"]]
-    assert len(damaged) == 2 and all("wrong offset" in e["error"] and e["log_level"] == "error" for e in damaged)
+    damaged = [e for e in logs if logged in e["event"]]
+    assert len(damaged) == 2 and all(e["error"] == str(error) and e["log_level"] == "error" for e in damaged)

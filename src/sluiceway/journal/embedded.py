@@ -114,6 +114,11 @@ effort: when the disk has no room for the zeros (ENOSPC, EDQUOT), the file is cu
 last frame, the commit goes on without them, and none are written for ``PREALLOCATE_PAUSE``
 seconds, so a nearly full disk still takes the appends that fit.
 
+Modules
+-------
+``segment`` holds the frame format and the code that scans and reads segment files; ``writer``
+the writer thread's code (``SegmentWriter``: create, write, write ahead, sync, end a segment).
+
 Reading is cheap at the tail: each partition remembers where the last reads stopped (offset ->
 file position) and keeps a sparse offset -> position index per segment, so a read never rescans
 a segment from its start.
@@ -123,13 +128,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import errno
 import fcntl
 import itertools
 import logging
 import os
-import re
-import struct
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -141,141 +143,19 @@ from ..errors import JournalCorrupt, JournalError, JournalFull
 from ..fsutil import fsync_dir, makedirs, remove_staging, write_atomic
 from ..record import valid_name
 from .base import CONSUMER_RE, Cursor, Entry, Journal, Partition, PartitionStats
+from .segment import (HDR, HEADER, U64, Segment, all_zeros, check_head, read_frames, scan, segment_firsts,
+                      segment_name)
+from .writer import FADV_DONTNEED, SegmentWriter
 
 __all__ = ["EmbeddedJournal", "EmbeddedPartition"]
 
 log = logging.getLogger(__name__)
 
-HEADER = struct.Struct("<IIQ")  # length, crc32(offset bytes + payload), offset
-HDR = HEADER.size
-_U64 = struct.Struct("<Q")
-MAX_FRAME = 1 << 30  # a longer length field is damage, not data
-INDEX_EVERY = 64 * 1024  # sparse index granularity (bytes)
-CHUNK = 256 * 1024  # first read size; doubles up to MAX_CHUNK within one read
-MAX_CHUNK = 8 * 1024 * 1024
 FOLLOW_BUDGET = 8 * 1024 * 1024  # bytes verified per follow() of another process's partition
 COMMIT_BYTES = 8 * 1024 * 1024  # a group commit takes queued appends up to about this size
 SHED_STEP = 4 * 1024 * 1024  # page cache is dropped in steps of at least this (see "Page cache")
-_ZEROS = bytes(1024 * 1024)  # written ahead of the active segment's last frame (see "Preallocation")
-_FADV_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", None)
 FULL_RETRY_AFTER = 1.0
-PREALLOCATE_PAUSE = 60.0  # seconds without writing ahead after the disk had no room for it
-_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 RESCAN_EVERY = 0.25  # seconds between rescans of our own partition (others may reclaim it)
-_SEG_RE = re.compile(r"(\d{20})\.seg\Z")
-
-
-def _pwrite_all(fd: int, data: bytes | memoryview, pos: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, pos)
-        view, pos = view[n:], pos + n
-
-
-def _write_zeros(fd: int, pos: int, end: int) -> None:
-    while pos < end:
-        n = min(end - pos, len(_ZEROS))
-        _pwrite_all(fd, memoryview(_ZEROS)[:n], pos)
-        pos += n
-
-
-def _all_zeros(fd: int, pos: int, end: int) -> bool:
-    while pos < end:
-        chunk = os.pread(fd, min(end - pos, len(_ZEROS)), pos)
-        if not chunk or chunk.count(0) != len(chunk):
-            return False
-        pos += len(chunk)
-    return True
-
-
-class _Segment:
-    __slots__ = ("first", "path", "size", "next_off", "fd", "ino", "gone", "idx_off", "idx_pos", "checked", "shed",
-                 "zeroed")
-
-    def __init__(self, first: int, path: Path) -> None:
-        self.first = first
-        self.path = path
-        self.size = 0  # trusted bytes: durable (own), verified (followed) or the whole file
-        self.next_off = first  # offset of the frame starting at `size` (meaningful at the tail)
-        self.fd: int | None = None
-        self.ino = 0
-        self.gone = False
-        self.idx_off = [first]  # sparse index: offsets of some frames ...
-        self.idx_pos = [0]  # ... and where they start
-        # Bytes [0, checked) were crc-verified (or written) by this process: reads skip
-        # their crcs. Segments trusted by size alone (not last at open) start at 0.
-        self.checked = 0
-        self.shed = 0  # bytes [0, shed) were dropped from the page cache (own, see "Page cache")
-        self.zeroed = 0  # own active segment: the file's length; bytes [size, zeroed) are zeros
-
-    def open_fd(self) -> int:
-        if self.fd is None:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            self.ino = os.fstat(self.fd).st_ino
-        return self.fd
-
-    def note(self, off: int, pos: int) -> None:
-        if pos - self.idx_pos[-1] >= INDEX_EVERY and off > self.idx_off[-1]:
-            self.idx_off.append(off)
-            self.idx_pos.append(pos)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            fd, self.fd = self.fd, None
-            os.close(fd)
-
-
-def _scan(seg: _Segment, limit: int, budget: int | None = None) -> str:
-    """Advance ``seg.size``/``seg.next_off`` over valid frames up to byte ``limit``.
-
-    Returns "end" (reached limit), "budget", "torn" (short frame, bad length or bad crc at
-    ``seg.size``) or "offset" (good crc, wrong offset: never a torn write).
-    """
-    fd = seg.open_fd()
-    crc32, unpack = _crc32, HEADER.unpack_from
-    pos, expected = seg.size, seg.next_off
-    contiguous = seg.checked >= pos
-    stop = limit if budget is None else min(limit, pos + budget)
-    want, status = CHUNK, "end"
-    while pos < limit:
-        if pos >= stop:
-            status = "budget"
-            break
-        buf = os.pread(fd, min(want, limit - pos), pos)
-        n, i = len(buf), 0
-        mv = memoryview(buf)
-        length = 0
-        while n - i >= HDR:
-            length, crc, off = unpack(buf, i)
-            j = i + HDR + length
-            if length > MAX_FRAME:
-                status = "torn"
-                break
-            if j > n:
-                break
-            if crc32(mv[i + 8 : j]) != crc:
-                status = "torn"
-                break
-            if off != expected:
-                status = "offset"
-                break
-            i = j
-            expected += 1
-        pos += i
-        seg.size, seg.next_off = pos, expected
-        if contiguous:
-            seg.checked = pos
-        seg.note(expected, pos)
-        if status != "end":
-            break
-        if i == 0:  # not one whole frame in buf
-            if n < HDR or pos + HDR + length > limit:
-                status = "torn"
-                break
-            want = HDR + length
-        else:
-            want = CHUNK
-    return status
 
 
 class EmbeddedPartition(Partition):
@@ -287,13 +167,13 @@ class EmbeddedPartition(Partition):
         self._j = journal
         self._lock_fd = lock_fd
         self._own = lock_fd is not None
-        self._segs: list[_Segment] = []
+        self._segs: list[Segment] = []
         self._firsts: list[int] = []
         self._last = 0  # newest entry stored (durable / verified), 0 if none seen
         self._next = 1  # next offset to assign (own)
         self._roll = True  # next commit starts a new segment (own)
         self._closed_bytes = 0  # bytes of segments before the active one (own)
-        self._hints: dict[int, tuple[_Segment, int]] = {}  # next offset -> (segment, position)
+        self._hints: dict[int, tuple[Segment, int]] = {}  # next offset -> (segment, position)
         self._queue: list[tuple[Sequence[bytes], asyncio.Future, int]] = []
         self._queued = 0
         self._wake = asyncio.Event()
@@ -303,7 +183,6 @@ class EmbeddedPartition(Partition):
         self._closing = False
         self._closed = False
         self._rescanned_at = 0.0
-        self._prealloc_paused_until = 0.0  # writer thread: no zeros ahead until then (disk full)
         self._synced_at = 0.0  # monotonic time the last commit ended
 
     def __repr__(self) -> str:
@@ -312,16 +191,12 @@ class EmbeddedPartition(Partition):
     # -- opening ----------------------------------------------------------------------------
 
     def _seg_path(self, first: int) -> Path:
-        return self.dir / f"{first:020d}.seg"
+        return self.dir / segment_name(first)
 
     def _list(self) -> list[int]:
-        try:
-            names = os.listdir(self.dir)
-        except FileNotFoundError:
-            return []
-        return sorted(int(m.group(1)) for m in map(_SEG_RE.match, names) if m)
+        return segment_firsts(self.dir)
 
-    def _set_segs(self, segs: list[_Segment]) -> None:
+    def _set_segs(self, segs: list[Segment]) -> None:
         self._segs = segs
         self._firsts = [s.first for s in segs]
 
@@ -331,19 +206,19 @@ class EmbeddedPartition(Partition):
         makedirs(self.dir / "cursors", sync)
         firsts = self._list()
         floor = 1
-        tail: _Segment | None = None
-        segs: list[_Segment] = []
-        seg: _Segment | None = None  # the segment being opened, closed below if anything fails
+        tail: Segment | None = None
+        segs: list[Segment] = []
+        seg: Segment | None = None  # the segment being opened, closed below if anything fails
         try:
             while firsts:
-                seg = _Segment(firsts[-1], self._seg_path(firsts[-1]))
+                seg = Segment(firsts[-1], self._seg_path(firsts[-1]))
                 seg.fd = os.open(seg.path, os.O_RDWR | os.O_CLOEXEC)
                 size = os.fstat(seg.fd).st_size
-                status = _scan(seg, size)
+                status = scan(seg, size)
                 if status == "offset":
                     raise JournalCorrupt(f"{seg.path}: frame at byte {seg.size} has the wrong offset")
                 seg.zeroed = size
-                damaged = seg.size < size and not _all_zeros(seg.fd, seg.size, size)  # zeros: preallocated
+                damaged = seg.size < size and not all_zeros(seg.fd, seg.size, size)  # zeros: preallocated
                 if damaged and floor > 1:  # a segment after it was started: this one was complete (rule 2)
                     raise JournalCorrupt(f"{seg.path}: damaged frame at byte {seg.size} (offset {seg.next_off}), "
                                          "in a segment that was complete before the next one was started")
@@ -365,9 +240,9 @@ class EmbeddedPartition(Partition):
                     fsync_dir(self.dir)
                 firsts.pop()
             for first in firsts[:-1]:
-                seg = _Segment(first, self._seg_path(first))
+                seg = Segment(first, self._seg_path(first))
                 seg.size = os.stat(seg.path).st_size
-                self._check_head(seg)
+                check_head(seg)
                 segs.append(seg)
         except BaseException:  # no descriptor outlives a failed open
             for opened in (*segs, tail, seg):
@@ -393,24 +268,11 @@ class EmbeddedPartition(Partition):
                 log.warning("journal %s: continuing at %d, where the removed empty segment began",
                             self.name, self._next)
 
-    def _check_head(self, seg: _Segment) -> None:
-        """Cheap open-time check of a segment that is not last: its first frame."""
-        fd = seg.open_fd()
-        head = os.pread(fd, HDR, 0)
-        ok = len(head) == HDR
-        if ok:
-            length, crc, off = HEADER.unpack(head)
-            ok = off == seg.first and HDR + length <= seg.size
-            if ok:
-                ok = _crc32(os.pread(fd, length, HDR), _crc32(head[8:])) == crc
-        if not ok:
-            raise JournalCorrupt(f"{seg.path}: first frame is damaged")
-
     def _open_foreign(self) -> None:
         """Reader open (blocking): follow from the last non-empty segment."""
         segs = []
         for first in self._list():
-            seg = _Segment(first, self._seg_path(first))
+            seg = Segment(first, self._seg_path(first))
             try:
                 seg.size = os.stat(seg.path).st_size
             except FileNotFoundError:
@@ -469,12 +331,12 @@ class EmbeddedPartition(Partition):
                 raise JournalCorrupt(f"{seg.path}: damaged frame at byte {seg.size} before a newer segment")
             self._adopt(later[0])
 
-    def _verify(self, seg: _Segment, size: int, budget: int | None) -> tuple[str, int]:
+    def _verify(self, seg: Segment, size: int, budget: int | None) -> tuple[str, int]:
         """Scan a followed segment up to ``size``; (status, bytes verified)."""
         if size <= seg.size:
             return "end", 0
         before, start = seg.next_off, seg.size
-        status = _scan(seg, size, budget)
+        status = scan(seg, size, budget)
         if seg.next_off > before:
             self._last = max(self._last, seg.next_off - 1)
         if status == "offset":
@@ -482,10 +344,10 @@ class EmbeddedPartition(Partition):
         return status, seg.size - start
 
     def _adopt(self, first: int) -> None:
-        self._segs.append(_Segment(first, self._seg_path(first)))
+        self._segs.append(Segment(first, self._seg_path(first)))
         self._firsts.append(first)
 
-    def _drop(self, victims: list[_Segment]) -> None:
+    def _drop(self, victims: list[Segment]) -> None:
         for seg in victims:
             seg.gone = True
             seg.close()
@@ -504,6 +366,9 @@ class EmbeddedPartition(Partition):
     # -- appending ----------------------------------------------------------------------------
 
     def _start(self) -> None:
+        j = self._j
+        self._writer = SegmentWriter(self.dir, self.name, fsync=j.fsync, segment_bytes=j.segment_bytes,
+                                     preallocate_bytes=j.preallocate_bytes)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"journal-{self.name}")
         # Cached: on CPython 3.11 every get_running_loop() costs a getpid() system call.
         self._loop = asyncio.get_running_loop()
@@ -586,7 +451,7 @@ class EmbeddedPartition(Partition):
             cut += 1
         batch, self._queue = queue[:cut], queue[cut:]
         parts: list[bytes] = []
-        add, pack, pack_off, crc32 = parts.append, HEADER.pack, _U64.pack, _crc32
+        add, pack, pack_off, crc32 = parts.append, HEADER.pack, U64.pack, _crc32
         first = off = self._next
         done = []
         for items, fut, _ in batch:
@@ -610,12 +475,12 @@ class EmbeddedPartition(Partition):
         old = (seg.path, seg.size) if new and seg is not None else None
         try:
             fd, zeroed, took = await self._loop.run_in_executor(
-                self._executor, self._write, None if new else seg.fd, new_path, buf, keep,
+                self._executor, self._writer.write, None if new else seg.fd, new_path, buf, keep,
                 0 if new or seg is None else seg.zeroed, shed, old,
             )
         except OSError as exc:
             if seg is not None and not new:
-                seg.zeroed = seg.size  # _write cut the file back there (or tried to)
+                seg.zeroed = seg.size  # write() cut the file back there (or tried to)
             self._queued -= total
             err = JournalError(f"journal partition {self.name}: write failed: {exc}")
             for fut, _, _ in done:
@@ -626,7 +491,7 @@ class EmbeddedPartition(Partition):
         if new_path is not None:
             if seg is not None:
                 self._closed_bytes += seg.size
-            seg = _Segment(first, new_path)
+            seg = Segment(first, new_path)
             seg.fd = fd
             self._segs.append(seg)
             self._firsts.append(first)
@@ -645,94 +510,20 @@ class EmbeddedPartition(Partition):
         if self._j.fsync_observer is not None:
             self._j.fsync_observer(took)
 
-    def _shed_plan(self, seg: _Segment | None, new: bool, nbytes: int) -> tuple[int, int, int] | None:
+    def _shed_plan(self, seg: Segment | None, new: bool, nbytes: int) -> tuple[int, int, int] | None:
         """What the next write may drop from the page cache: (fd, start, length) or None.
 
         ``seg`` is the active segment before the write of ``nbytes``; when ``new``, the write
         starts another one and ``seg`` is dropped whole. ``seg`` is the last segment until the
         write has returned, so it is never reclaimed (nor its fd closed) meanwhile."""
         window = self._j.page_cache_bytes
-        if window is None or not self._j.fsync or _FADV_DONTNEED is None or seg is None or seg.fd is None:
+        if window is None or not self._j.fsync or FADV_DONTNEED is None or seg is None or seg.fd is None:
             return None
         end = seg.size if new else seg.size + nbytes - window
         if end - seg.shed < (1 if new else SHED_STEP):
             return None
         start, seg.shed = seg.shed, end
         return seg.fd, start, end - start
-
-    def _write(self, fd: int | None, new_path: Path | None, buf: bytes, keep: int, zeroed: int,
-               shed: tuple[int, int, int] | None = None,
-               old: tuple[Path, int] | None = None) -> tuple[int, int, float]:
-        """Executor thread: [end the ``old`` segment (path, bytes of its frames) at its last
-        frame + create the next + fsync dir], write ``buf`` at byte ``keep`` (where the frames
-        end), zeros ahead of it when it passes ``zeroed`` (the file's length), fdatasync, drop
-        what ``shed`` names from the page cache; (fd, the file's length, seconds)."""
-        started = time.perf_counter()
-        sync = self._j.fsync
-        if new_path is not None:
-            if old is not None and os.stat(old[0]).st_size != old[1]:
-                self._cut(*old)  # a segment that is not last ends with its last frame (rule 2)
-            fd = os.open(new_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            keep = zeroed = 0
-        assert fd is not None
-        try:
-            if new_path is not None and sync:
-                fsync_dir(self.dir)
-            end = keep + len(buf)
-            _pwrite_all(fd, buf, keep)
-            if end > zeroed:
-                zeroed = self._write_ahead(fd, end) if sync else end
-            if sync:
-                os.fdatasync(fd)
-        except BaseException:
-            if new_path is not None:
-                os.close(fd)
-                try:
-                    os.unlink(new_path)
-                except OSError:
-                    pass
-            else:
-                try:
-                    os.ftruncate(fd, keep)
-                except OSError:
-                    pass
-            raise
-        took = time.perf_counter() - started
-        if shed is not None:
-            try:
-                os.posix_fadvise(*shed, _FADV_DONTNEED)
-            except OSError:  # advice only: the data is on disk either way
-                pass
-        return fd, zeroed, took
-
-    def _write_ahead(self, fd: int, end: int) -> int:
-        """Executor thread: zeros after the frames that end at ``end`` (see "Preallocation");
-        the file's new length. Best effort: a disk without room for them gets none (the file
-        is cut back to its frames) and none are tried again for ``PREALLOCATE_PAUSE`` seconds,
-        so a nearly full disk still takes appends that fit."""
-        target = max(end, min(end + self._j.preallocate_bytes, self._j.segment_bytes))
-        if target == end or time.monotonic() < self._prealloc_paused_until:
-            return end
-        try:
-            _write_zeros(fd, end, target)
-        except OSError as exc:
-            if exc.errno not in _NO_SPACE:
-                raise
-            self._prealloc_paused_until = time.monotonic() + PREALLOCATE_PAUSE
-            os.ftruncate(fd, end)
-            log.warning("journal partition %s: no room on disk to write ahead; appending without it", self.name)
-            return end
-        return target
-
-    def _cut(self, path: Path, size: int) -> None:
-        """Executor thread: drop the zeros after the last frame of ``path`` (durably)."""
-        os.truncate(path, size)
-        if self._j.fsync:
-            cut = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(cut)
-            finally:
-                os.close(cut)
 
     def _notify(self) -> None:
         event, self._data = self._data, asyncio.Event()
@@ -773,62 +564,7 @@ class EmbeddedPartition(Partition):
         return k, seg.idx_pos[j], seg.idx_off[j]
 
     def _collect(self, start: int, max_count: int, max_bytes: int) -> list[Entry]:
-        segs = self._segs
-        k, pos, expected = self._locate(start)
-        seg = segs[k]
-        crc32, unpack = _crc32, HEADER.unpack_from
-        out: list[Entry] = []
-        total, want, stop = 0, CHUNK, False
-        while True:
-            if pos >= seg.size:
-                if k + 1 >= len(segs):
-                    break
-                k += 1
-                seg, pos, expected, want = segs[k], 0, segs[k].first, CHUNK
-                continue
-            fd = seg.fd if seg.fd is not None else seg.open_fd()
-            n_req = min(seg.size - pos, want)
-            buf = os.pread(fd, n_req, pos)
-            n, i, length = len(buf), 0, 0
-            if n < n_req:
-                raise JournalCorrupt(f"{seg.path}: file ends at byte {pos + n}, expected {seg.size}")
-            mv = memoryview(buf)
-            while n - i >= HDR:
-                length, crc, off = unpack(buf, i)
-                j = i + HDR + length
-                if j > n:
-                    break
-                if off != expected:
-                    raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos + i} (offset {expected})")
-                if pos + i >= seg.checked:  # not verified yet in this process
-                    if crc32(mv[i + 8 : j]) != crc:
-                        raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos + i} (offset {expected})")
-                    if pos + i == seg.checked:
-                        seg.checked = pos + j
-                if off >= start:
-                    if out and total + length > max_bytes:
-                        stop = True
-                        break
-                    out.append(Entry(off, buf[i + HDR : j]))
-                    total += length
-                    i = j
-                    expected += 1
-                    if len(out) >= max_count or total >= max_bytes:
-                        stop = True
-                        break
-                    continue
-                i = j
-                expected += 1
-            if i == 0 and not stop:
-                if n < HDR or pos + HDR + length > seg.size:
-                    raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos} (offset {expected})")
-                want = HDR + length
-                continue
-            pos += i
-            seg.note(expected, pos)
-            if stop:
-                break
-            want = min(want * 2, MAX_CHUNK)
+        out, seg, pos, expected = read_frames(self._segs, *self._locate(start), start, max_count, max_bytes)
         if len(self._hints) >= 1024:
             self._hints.clear()
         self._hints[expected] = (seg, pos)

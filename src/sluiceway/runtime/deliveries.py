@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sluiceway import registry
-from sluiceway.errors import JournalError
+from sluiceway.errors import JournalCorrupt, JournalError
 from sluiceway.runtime.instance import instance_id
 from sluiceway.sinks.context import SinkContext
 from sluiceway.sinks.delivery import Delivery
@@ -93,9 +93,13 @@ class DeliveryManager:
             try:
                 try:
                     parts = await self.journal.refresh()
-                except JournalError as e:  # a damaged partition waits; the others are delivered
-                    log.error("a journal partition cannot be read; its records wait until it is repaired",
-                              error=str(e))
+                except JournalError as e:  # what could be read is delivered; the rest waits
+                    if isinstance(e, JournalCorrupt):
+                        log.error("a journal partition cannot be read; its records wait until it is repaired",
+                                  error=str(e))
+                    else:  # e.g. the NATS server is away: the partitions known so far go on
+                        log.error("the journal's partitions cannot be listed now; tried again shortly",
+                                  error=str(e))
                     parts = self.journal.partitions()
                 self._spawn(parts)
                 for (part, sink), d in self.deliveries.items():

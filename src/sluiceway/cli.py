@@ -13,8 +13,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from sluiceway.cli_options import ConfigOpt, DataDirOpt
 from sluiceway.config import Config, dump_config, load_config
 from sluiceway.errors import ConfigError
+from sluiceway.journal.cli import journal_app
 from sluiceway.sources.collect.cli import files_app
 
 app = typer.Typer(help="sluiceway: a self-hosted ingestion gateway.", no_args_is_help=True,
@@ -36,12 +38,11 @@ app.add_typer(dl_app, name="deadletters")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(files_app, name="files")
+app.add_typer(journal_app, name="journal")
 
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="YAML configuration file.", exists=False)
-DataDirOpt = typer.Option(None, "--data-dir", help="Data directory (default ./sluice-data).")
 
 SCOPES = ("ingest", "read", "admin")
 

@@ -402,3 +402,32 @@ def test_access_log_can_be_turned_off(tmp_path):
     # info-level lines, like uvicorn's access log: a level above info leaves them out
     assert Gateway(make_config(tmp_path / "c", log={"level": "debug"})).access_log.enabled
     assert not Gateway(make_config(tmp_path / "d", log={"level": "warning"})).access_log.enabled
+
+
+async def test_a_damaged_partition_of_another_writer_does_not_stop_the_gateway(tmp_path):
+    """A segment of an earlier worker's partition is damaged: the gateway starts all the same,
+    takes and delivers new events, and leaves that partition for the operator to repair."""
+    import struct
+    import zlib
+
+    from structlog.testing import capture_logs
+
+    cfg = make_config(tmp_path / "data", sinks=sinks())
+    bad = cfg.journal_dir / "partitions" / "w1"
+    bad.mkdir(parents=True)
+    payload = b'{"x":1}'
+    (bad / f"{1:020d}.seg").write_bytes(  # a whole frame at the wrong offset: damage, not a torn write
+        struct.pack("<IIQ", len(payload), zlib.crc32(struct.pack("<Q", 9) + payload), 9) + payload)
+    with capture_logs():
+        async with running_gateway(cfg) as (gateway, client):
+            _, token = await gateway.store.create_token("acme", ["ingest", "read"])
+            client.headers["Authorization"] = f"Bearer {token}"
+            r = await client.post("/v1/streams/usage/events", json={"after": "damage"})
+            assert r.status_code == 202, r.text
+
+            async def stored():
+                return (await client.get("/v1/streams/usage/events")).json()["events"] or None
+
+            assert [e["payload"] for e in await eventually(stored)] == [{"after": "damage"}]
+            assert [p.name for p in gateway.journal.partitions()] == ["w0"]
+    assert (bad / f"{1:020d}.seg").exists()

@@ -761,7 +761,10 @@ class EmbeddedJournal(Journal):
                 raise
             own._start()
             self._own = own
-        await self.refresh()
+        try:
+            await self.refresh()
+        except JournalError as exc:  # another writer's partition: the rest opens, refresh() tries again
+            log.error("a journal partition cannot be read; its records wait until it is repaired: %s", exc)
 
     def _take_partition(self) -> EmbeddedPartition:
         names = [self.writer_name] if self.writer_name else (f"w{i}" for i in itertools.count())

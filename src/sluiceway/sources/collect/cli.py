@@ -9,12 +9,12 @@ import orjson
 import typer
 from rich.table import Table
 
+from sluiceway.cli_options import ConfigOpt, DataDirOpt
+
 STATUSES = ("pending", "processing", "completed", "failed", "parked")  # store.files (not imported: SQLAlchemy)
 
 files_app = typer.Typer(help="List collected files (bucket, directory sources) and retry failed ones.",
                         no_args_is_help=True)
-ConfigOpt = typer.Option(None, "--config", "-c", help="YAML configuration file.", exists=False)
-DataDirOpt = typer.Option(None, "--data-dir", help="Data directory (default ./sluice-data).")
 SourceOpt = typer.Option(None, "--source", help="Only this source's files.")
 
 

@@ -1,0 +1,106 @@
+"""``sluice journal status``: what the journal holds and how far each sink has delivered it.
+
+Safe beside a running gateway: the journal is opened read-only and registers no consumer, so
+it changes nothing (no cursor written, nothing reclaimed). Figures are as of the moment of
+reading; a running gateway moves them on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import orjson
+import typer
+from rich.table import Table
+
+from sluiceway.cli_options import ConfigOpt, DataDirOpt
+
+if TYPE_CHECKING:
+    from sluiceway.config import Config
+
+journal_app = typer.Typer(help="Inspect the journal: what it holds and how far each sink has delivered it.",
+                          no_args_is_help=True)
+
+
+async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]]:
+    """One dict per partition (offsets, bytes, each configured sink's cursor and lag), and the
+    errors of partitions that could not be read."""
+    from sluiceway.errors import JournalError
+    from sluiceway.journal import build_journal
+
+    journal = build_journal(cfg, writer=False, writer_name=None)
+    errors: list[str] = []
+    await journal.open([])
+    try:
+        try:
+            parts = await journal.refresh()
+        except JournalError as e:  # the readable partitions are listed all the same
+            errors.append(str(e))
+            parts = journal.partitions()
+        rows = []
+        for part in parts:
+            st = part.stats()
+            sinks = {}
+            for sink in cfg.sinks:
+                try:
+                    cur = await journal.cursor(part.name, sink.name)
+                except JournalError as e:
+                    errors.append(str(e))
+                    continue
+                sinks[sink.name] = {"acked": cur.acked, "pending": list(cur.pending) if cur.pending else None,
+                                    "lag": max(0, st.last_offset - cur.acked)}
+            rows.append({"partition": part.name, "first_offset": st.first_offset, "last_offset": st.last_offset,
+                         "bytes": st.bytes, "sinks": sinks})
+        return rows, errors
+    finally:
+        await journal.aclose()
+
+
+@journal_app.command("status")
+def status(as_json: bool = typer.Option(False, "--json", help="One JSON object per partition."),
+           config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Per partition: the offsets and bytes it holds, and each sink's acked offset, batch in
+    flight and lag (records not yet delivered). Exits 1 when a partition cannot be read."""
+    from sluiceway import cli
+
+    cfg = cli._load(config, data_dir=data_dir)
+    if cfg.journal.engine == "embedded" and not (cfg.journal_dir / "partitions").is_dir():
+        if not as_json:
+            cli.out.print(f"no journal in {cfg.journal_dir} yet: nothing was accepted there")
+        return
+    try:
+        rows, errors = asyncio.run(journal_status(cfg))
+    except Exception as e:  # noqa: BLE001 - e.g. the NATS server cannot be reached
+        cli.err.print(f"error: cannot open the journal: {e}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        for r in rows:
+            typer.echo(orjson.dumps(r).decode())
+    else:
+        _print(cli.out, rows)
+    for e in errors:
+        cli.err.print(f"error: {e}", highlight=False, markup=False)
+    if errors:
+        raise typer.Exit(1)
+
+
+def _print(console, rows: list[dict[str, Any]]) -> None:
+    t = Table("partition", "first", "last", "bytes", "sink", "acked", "in flight", "lag")
+    totals: dict[str, int] = {}
+    for r in rows:
+        head = [r["partition"], str(r["first_offset"]), str(r["last_offset"]), f"{r['bytes']:,}"]
+        for sink, c in r["sinks"].items() or [("", None)]:
+            if c is None:
+                t.add_row(*head, "", "", "", "")
+            else:
+                flight = f"{c['pending'][0]}-{c['pending'][1]}" if c["pending"] else ""
+                t.add_row(*head, sink, str(c["acked"]), flight, f"{c['lag']:,}")
+                totals[sink] = totals.get(sink, 0) + c["lag"]
+            head = ["", "", "", ""]
+    console.print(t)
+    total_bytes = sum(r["bytes"] for r in rows)
+    console.print(f"{len(rows)} partition(s), {total_bytes:,} bytes", highlight=False)
+    for sink, lag in totals.items():
+        console.print(f"sink {sink}: {lag:,} record(s) not yet delivered", highlight=False)

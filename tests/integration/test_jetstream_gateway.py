@@ -106,3 +106,25 @@ async def test_records_accepted_before_a_stop_are_delivered_after_it(tmp_path, n
         client.headers["Authorization"] = f"Bearer {token}"
         events = await eventually(lambda: _three(client))
         assert [e["payload"]["i"] for e in events] == [0, 1, 2]
+
+
+async def test_a_new_data_dir_with_a_lost_gateways_id_delivers_its_records(tmp_path, nats_url):
+    """docs/operations.md: a gateway whose data dir was lost left records in its streams; a
+    new data dir given that instance id delivers them."""
+    from sluiceway.runtime.instance import instance_id
+
+    lost = tmp_path / "lost"
+    async with running_gateway(config(lost, nats_url)) as (gw, _):
+        _, token = await gw.store.create_token("acme", ["ingest"])
+    async with running_gateway(config(lost, nats_url), role="http") as (gw, client):  # nothing delivered
+        client.headers["Authorization"] = f"Bearer {token}"
+        for i in range(3):
+            assert (await client.post("/v1/streams/usage/events", content=b'{"i":%d}' % i)).status_code == 202
+    new = tmp_path / "new"
+    new.mkdir()
+    (new / "instance-id").write_text(instance_id(lost) + "\n")
+    async with running_gateway(config(new, nats_url)) as (gw, client):
+        _, reader = await gw.store.create_token("acme", ["read"])  # a new store: new tokens
+        client.headers["Authorization"] = f"Bearer {reader}"
+        events = await eventually(lambda: _three(client))
+        assert [e["payload"]["i"] for e in events] == [0, 1, 2]

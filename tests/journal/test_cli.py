@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from sluiceway.cli import app
 from sluiceway.config import load_config
 from sluiceway.journal import Cursor, build_journal
+from sluiceway.runtime.instance import instance_id
 from tests.journal.common import item
 
 runner = CliRunner()
@@ -73,16 +74,26 @@ def test_a_damaged_partition_is_named_and_the_others_listed(tmp_path):
 
 
 @pytest.mark.integration
-def test_jetstream(tmp_path, nats_url):
+def test_jetstream_with_another_gateways_streams(tmp_path, nats_url):
     config = tmp_path / "sluice.yaml"
     config.write_text(f"journal:\n  engine: jetstream\n  jetstream:\n    url: {nats_url}\n")
-    asyncio.run(fill(config, tmp_path, {"objects": Cursor(4), "sql": Cursor(1, (2, 3))}, count=4))
-    r = status("-c", str(config), "--data-dir", str(tmp_path), "--json")
+    here, lost = tmp_path / "here", tmp_path / "lost"  # two gateways' data dirs: two instance ids
+    asyncio.run(fill(config, here, {"objects": Cursor(4), "sql": Cursor(1, (2, 3))}, count=4))
+    asyncio.run(fill(config, lost, {}, count=2))
+    mine, theirs = (instance_id(d) for d in (here, lost))
+    r = status("-c", str(config), "--data-dir", str(here), "--json")
     assert r.exit_code == 0, r.output
-    (row,) = [json.loads(line) for line in r.stdout.splitlines()]
-    assert row["last_offset"] == 4 and row["first_offset"] in (1, 2)  # 1 is purged once every sink acked it
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    (row,) = [x for x in rows if x["instance"] == mine]
+    assert row["partition"] == "w0" and row["last_offset"] == 4
+    assert row["first_offset"] in (1, 2)  # 1 is purged once every sink acked it
     assert row["sinks"]["sql"] == {"acked": 1, "pending": [2, 3], "lag": 3}
     assert row["sinks"]["objects"]["lag"] == 0
+    (other,) = [x for x in rows if x["instance"] == theirs]
+    assert other == {"instance": theirs, "partition": "w0", "stream": f"SLUICE_{theirs}_w0", "first_offset": 1,
+                     "last_offset": 2, "bytes": other["bytes"], "sinks": None}
+    table = status("-c", str(config), "--data-dir", str(here))
+    assert table.exit_code == 0 and f"SLUICE_{theirs}_w0" in table.stdout and "Other gateways'" in table.stdout
 
 
 def test_an_unreachable_jetstream_server_is_exit_1(tmp_path):

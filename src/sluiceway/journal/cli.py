@@ -26,9 +26,11 @@ journal_app = typer.Typer(help="Inspect the journal: what it holds and how far e
 
 async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]]:
     """One dict per partition (offsets, bytes, each configured sink's cursor and lag), and the
-    errors of partitions that could not be read."""
+    errors of partitions that could not be read. On JetStream, also one dict per stream of
+    another gateway's journal on the server, with ``"sinks": None`` (not this gateway's)."""
     from sluiceway.errors import JournalError
     from sluiceway.journal import build_journal
+    from sluiceway.runtime.instance import instance_id
 
     journal = build_journal(cfg, writer=False, writer_name=None)
     errors: list[str] = []
@@ -51,8 +53,15 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
                     continue
                 sinks[sink.name] = {"acked": cur.acked, "pending": list(cur.pending) if cur.pending else None,
                                     "lag": max(0, st.last_offset - cur.acked)}
-            rows.append({"partition": part.name, "first_offset": st.first_offset, "last_offset": st.last_offset,
-                         "bytes": st.bytes, "sinks": sinks})
+            rows.append({"instance": instance_id(cfg.data_dir), "partition": part.name,
+                         "first_offset": st.first_offset, "last_offset": st.last_offset, "bytes": st.bytes,
+                         "sinks": sinks})
+        others = getattr(journal, "other_instances", None)
+        if others is not None:
+            try:
+                rows += [{**r, "sinks": None} for r in await others()]
+            except JournalError as e:
+                errors.append(str(e))
         return rows, errors
     finally:
         await journal.aclose()
@@ -87,9 +96,11 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object p
 
 
 def _print(console, rows: list[dict[str, Any]]) -> None:
+    own = [r for r in rows if r["sinks"] is not None]
+    others = [r for r in rows if r["sinks"] is None]
     t = Table("partition", "first", "last", "bytes", "sink", "acked", "in flight", "lag")
     totals: dict[str, int] = {}
-    for r in rows:
+    for r in own:
         head = [r["partition"], str(r["first_offset"]), str(r["last_offset"]), f"{r['bytes']:,}"]
         for sink, c in r["sinks"].items() or [("", None)]:
             if c is None:
@@ -100,7 +111,14 @@ def _print(console, rows: list[dict[str, Any]]) -> None:
                 totals[sink] = totals.get(sink, 0) + c["lag"]
             head = ["", "", "", ""]
     console.print(t)
-    total_bytes = sum(r["bytes"] for r in rows)
-    console.print(f"{len(rows)} partition(s), {total_bytes:,} bytes", highlight=False)
+    instance = f" of instance {own[0]['instance']}" if own else ""
+    console.print(f"{len(own)} partition(s){instance}, {sum(r['bytes'] for r in own):,} bytes", highlight=False)
     for sink, lag in totals.items():
         console.print(f"sink {sink}: {lag:,} record(s) not yet delivered", highlight=False)
+    if others:
+        o = Table("instance", "partition", "stream", "first", "last", "bytes",
+                  title="Other gateways' journal streams on this NATS server (not delivered by this gateway)")
+        for r in others:
+            o.add_row(r["instance"], r["partition"], r["stream"], str(r["first_offset"]), str(r["last_offset"]),
+                      f"{r['bytes']:,}")
+        console.print(o)

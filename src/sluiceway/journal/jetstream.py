@@ -49,7 +49,8 @@ registered consumer has acked past the stream's first sequence, purges the strea
 lowest ``acked`` (at most once every ``RECLAIM_EVERY`` seconds): that is when space is freed.
 
 A gateway delivers the partitions of its own instance (the streams with its prefix); a stopped
-gateway's records wait in its streams until it starts again with the same data dir.
+gateway's records wait in its streams until a gateway starts again with the same instance id
+(``other_instances`` lists such streams for ``sluice journal status``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ import orjson
 from sluiceway.errors import JournalCorrupt, JournalError, JournalFull
 from sluiceway.journal.base import CONSUMER_RE, Cursor, Entry, Journal, Partition, PartitionStats
 from sluiceway.record import valid_name
+from sluiceway.runtime.instance import INSTANCE_RE
 from sluiceway.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
@@ -333,6 +335,7 @@ class JetStreamJournal(Journal):
         self.url = url
         self.instance = instance
         self.max_bytes = max_bytes
+        self.root_prefix = f"{stream_prefix}_"
         self.stream_prefix = f"{stream_prefix}_{instance}_"
         self.subject_prefix = f"{subject_prefix}.{instance}."
         self.replicas = replicas
@@ -460,6 +463,28 @@ class JetStreamJournal(Journal):
             s = info.state
             part._stats = PartitionStats(name, s.first_seq if s.messages else 0, s.last_seq, s.bytes)
         return self.partitions()
+
+    async def other_instances(self) -> list[dict[str, Any]]:
+        """The journal streams of other gateways on this server (the same ``stream_prefix``,
+        another instance id), e.g. left behind by a gateway whose data dir was lost: one dict
+        per stream (instance, partition, stream, first and last offset, bytes)."""
+        try:
+            infos = await self.js.streams_info()
+        except Exception as e:  # noqa: BLE001
+            raise self.error("cannot list the streams", e) from e
+        out = []
+        for info in infos:
+            stream = info.config.name or ""
+            if not stream.startswith(self.root_prefix) or stream.startswith(self.stream_prefix):
+                continue
+            instance, sep, name = stream[len(self.root_prefix):].partition("_")
+            if not sep or not INSTANCE_RE.match(instance) or not valid_name(name):
+                continue  # not a journal's stream
+            st = info.state
+            out.append({"instance": instance, "partition": name, "stream": stream,
+                        "first_offset": st.first_seq if st.messages else 0, "last_offset": st.last_seq,
+                        "bytes": st.bytes})
+        return sorted(out, key=lambda r: (r["instance"], r["partition"]))
 
     def full(self) -> float | None:
         if self._own is not None and self._own.full(min(64 * 1024, max(0, self.max_bytes) // 16)):

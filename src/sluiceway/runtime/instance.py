@@ -11,14 +11,14 @@ import re
 import secrets
 from pathlib import Path
 
-_ID = re.compile(r"[a-z0-9]{4,32}\Z")
+INSTANCE_RE = re.compile(r"[a-z0-9]{4,32}\Z")
 
 
 def instance_id(data_dir: Path) -> str:
     path = data_dir / "instance-id"
     try:
         value = path.read_text().strip()
-        if _ID.match(value):
+        if INSTANCE_RE.match(value):
             return value
     except FileNotFoundError:
         pass

@@ -8,6 +8,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -15,7 +16,6 @@ from sluiceway.cli import app
 from sluiceway.config import load_config
 from sluiceway.journal import Cursor, build_journal
 from sluiceway.runtime.instance import instance_id
-from tests.journal.common import item
 
 runner = CliRunner()
 
@@ -26,11 +26,20 @@ async def fill(config_path: Path | None, data_dir: Path, cursors: dict[str, Curs
     await journal.open([s.name for s in cfg.sinks])
     try:
         part = journal.writer()
-        await part.append([item(i) for i in range(count)])
+        await part.append([record(i) for i in range(count)])
         for sink, cur in cursors.items():
             await part.save_cursor(sink, cur)
     finally:
         await journal.aclose()
+
+
+RECEIVED = [f"2026-12-07T22:{i:02d}:00Z" for i in range(10)]
+
+
+def record(i: int) -> bytes:
+    """A journal entry as the gateway writes it (what ``decode_head`` reads)."""
+    return orjson.dumps({"id": f"r{i}", "tenant": "acme", "stream": "usage", "received_at": RECEIVED[i],
+                         "payload": {"i": i}})
 
 
 def status(*args: str):
@@ -49,8 +58,8 @@ def test_offsets_cursors_and_lag_per_partition_and_sink(tmp_path):
     assert r.exit_code == 0, r.output
     (row,) = [json.loads(line) for line in r.stdout.splitlines()]
     assert row["partition"] == "w0" and (row["first_offset"], row["last_offset"]) == (1, 5) and row["bytes"] > 0
-    assert row["sinks"] == {"objects": {"acked": 5, "pending": None, "lag": 0},
-                            "sql": {"acked": 2, "pending": [3, 4], "lag": 3}}
+    assert row["sinks"] == {"objects": {"acked": 5, "pending": None, "lag": 0, "oldest_waiting": None},
+                            "sql": {"acked": 2, "pending": [3, 4], "lag": 3, "oldest_waiting": RECEIVED[2]}}
     table = status("--data-dir", str(tmp_path))
     assert table.exit_code == 0, table.output
     assert "3-4" in table.stdout and "sink sql: 3 record(s) not yet delivered" in table.stdout
@@ -87,7 +96,7 @@ def test_jetstream_with_another_gateways_streams(tmp_path, nats_url):
     (row,) = [x for x in rows if x["instance"] == mine]
     assert row["partition"] == "w0" and row["last_offset"] == 4
     assert row["first_offset"] in (1, 2)  # 1 is purged once every sink acked it
-    assert row["sinks"]["sql"] == {"acked": 1, "pending": [2, 3], "lag": 3}
+    assert row["sinks"]["sql"] == {"acked": 1, "pending": [2, 3], "lag": 3, "oldest_waiting": RECEIVED[1]}
     assert row["sinks"]["objects"]["lag"] == 0
     (other,) = [x for x in rows if x["instance"] == theirs]
     assert other == {"instance": theirs, "partition": "w0", "stream": f"SLUICE_{theirs}_w0", "first_offset": 1,

@@ -25,7 +25,8 @@ journal_app = typer.Typer(help="Inspect the journal: what it holds and how far e
 
 
 async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]]:
-    """One dict per partition (offsets, bytes, each configured sink's cursor and lag), and the
+    """One dict per partition (offsets, bytes, each configured sink's cursor, lag and the
+    ``received_at`` of its oldest record not yet delivered), and the
     errors of partitions that could not be read. On JetStream, also one dict per stream of
     another gateway's journal on the server, with ``"sinks": None`` (not this gateway's)."""
     from sluiceway.errors import JournalError
@@ -51,8 +52,9 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
                 except JournalError as e:
                     errors.append(str(e))
                     continue
+                lag = max(0, st.last_offset - cur.acked)
                 sinks[sink.name] = {"acked": cur.acked, "pending": list(cur.pending) if cur.pending else None,
-                                    "lag": max(0, st.last_offset - cur.acked)}
+                                    "lag": lag, "oldest_waiting": await _received_at(part, cur.acked) if lag else None}
             rows.append({"instance": instance_id(cfg.data_dir), "partition": part.name,
                          "first_offset": st.first_offset, "last_offset": st.last_offset, "bytes": st.bytes,
                          "sinks": sinks})
@@ -67,11 +69,25 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
         await journal.aclose()
 
 
+async def _received_at(part, acked: int) -> str | None:
+    """``received_at`` of the first record after ``acked`` (the oldest a sink has not delivered)."""
+    from sluiceway.errors import JournalError
+    from sluiceway.record import decode_head
+
+    try:
+        entries = await part.read(acked, 1, 1)
+    except JournalError:  # named by refresh() already, or gone meanwhile
+        return None
+    head = decode_head(entries[0].data) if entries else None
+    return head.received_at if head is not None else None
+
+
 @journal_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="One JSON object per partition."),
            config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
     """Per partition: the offsets and bytes it holds, and each sink's acked offset, batch in
-    flight and lag (records not yet delivered). Exits 1 when a partition cannot be read."""
+    flight, lag (records not yet delivered) and when the oldest of those was received. Exits 1
+    when a partition cannot be read."""
     from sluiceway import cli
 
     cfg = cli._load(config, data_dir=data_dir)
@@ -98,21 +114,20 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object p
 def _print(console, rows: list[dict[str, Any]]) -> None:
     own = [r for r in rows if r["sinks"] is not None]
     others = [r for r in rows if r["sinks"] is None]
-    t = Table("partition", "first", "last", "bytes", "sink", "acked", "in flight", "lag")
+    parts = Table("partition", "first", "last", "bytes")
+    sinks = Table("partition", "sink", "acked", "in flight", "lag", "oldest waiting")
     totals: dict[str, int] = {}
     for r in own:
-        head = [r["partition"], str(r["first_offset"]), str(r["last_offset"]), f"{r['bytes']:,}"]
-        for sink, c in r["sinks"].items() or [("", None)]:
-            if c is None:
-                t.add_row(*head, "", "", "", "")
-            else:
-                flight = f"{c['pending'][0]}-{c['pending'][1]}" if c["pending"] else ""
-                t.add_row(*head, sink, str(c["acked"]), flight, f"{c['lag']:,}")
-                totals[sink] = totals.get(sink, 0) + c["lag"]
-            head = ["", "", "", ""]
-    console.print(t)
+        parts.add_row(r["partition"], str(r["first_offset"]), str(r["last_offset"]), f"{r['bytes']:,}")
+        for sink, c in r["sinks"].items():
+            flight = f"{c['pending'][0]}-{c['pending'][1]}" if c["pending"] else ""
+            sinks.add_row(r["partition"], sink, str(c["acked"]), flight, f"{c['lag']:,}", c["oldest_waiting"] or "")
+            totals[sink] = totals.get(sink, 0) + c["lag"]
+    console.print(parts)
     instance = f" of instance {own[0]['instance']}" if own else ""
     console.print(f"{len(own)} partition(s){instance}, {sum(r['bytes'] for r in own):,} bytes", highlight=False)
+    if totals:
+        console.print(sinks)
     for sink, lag in totals.items():
         console.print(f"sink {sink}: {lag:,} record(s) not yet delivered", highlight=False)
     if others:

@@ -86,6 +86,9 @@ when its partition is next taken).
 A roll is noticed by listing the directory; the older segment must then be complete. Any process
 may save cursors of any partition and reclaim its segments; a process that finds files gone
 rescans. Running two deliveries of the same consumer on the same partition is the caller's bug.
+Another writer's partition that cannot be read (``JournalCorrupt``) does not fail ``open``: it is
+logged and left out, and each ``refresh`` tries it again and raises, after taking the others.
+Damage in the process's own partition does fail ``open`` (rule 4).
 
 Page cache
 ----------

@@ -49,9 +49,9 @@ class Cursor:
     pending: tuple[int, int] | None = None
 
     def encode(self) -> bytes:
-        """As stored: ``{"acked": n, "pending": [first, last] | null}``. ValueError if invalid."""
+        """As stored: ``{"acked": n, "pending": [first, last] | null}``. JournalError if invalid."""
         if self.acked < 0 or (self.pending is not None and not 0 < self.pending[0] <= self.pending[1]):
-            raise ValueError(f"invalid cursor {self!r}")
+            raise JournalError(f"invalid cursor {self!r}")
         return orjson.dumps({"acked": self.acked, "pending": list(self.pending) if self.pending else None})
 
     @classmethod

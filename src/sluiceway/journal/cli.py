@@ -43,9 +43,11 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
             errors.append(str(e))
             parts = journal.partitions()
         rows = []
+        instance = instance_id(cfg.data_dir)
         for part in parts:
             st = part.stats()
             sinks = {}
+            waiting: dict[int, str | None] = {}  # acked -> received_at of the record after it
             for sink in cfg.sinks:
                 try:
                     cur = await journal.cursor(part.name, sink.name)
@@ -53,9 +55,11 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
                     errors.append(str(e))
                     continue
                 lag = max(0, st.last_offset - cur.acked)
+                if lag and cur.acked not in waiting:
+                    waiting[cur.acked] = await _received_at(part, cur.acked)
                 sinks[sink.name] = {"acked": cur.acked, "pending": list(cur.pending) if cur.pending else None,
-                                    "lag": lag, "oldest_waiting": await _received_at(part, cur.acked) if lag else None}
-            rows.append({"instance": instance_id(cfg.data_dir), "partition": part.name,
+                                    "lag": lag, "oldest_waiting": waiting.get(cur.acked) if lag else None}
+            rows.append({"instance": instance, "partition": part.name,
                          "first_offset": st.first_offset, "last_offset": st.last_offset, "bytes": st.bytes,
                          "sinks": sinks})
         others = getattr(journal, "other_instances", None)

@@ -626,10 +626,7 @@ class EmbeddedPartition(Partition):
 
     async def save_cursor(self, consumer: str, cursor: Cursor) -> None:
         path = self._cursor_path(consumer)
-        try:
-            data = cursor.encode()
-        except ValueError as exc:
-            raise JournalError(str(exc)) from None
+        data = cursor.encode()
         await asyncio.to_thread(self._write_cursor, path, data)
         try:
             await self._reclaim()

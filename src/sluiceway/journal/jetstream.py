@@ -266,10 +266,7 @@ class JetStreamPartition(Partition):
 
     async def save_cursor(self, consumer: str, cursor: Cursor) -> None:
         key = self._key(consumer)
-        try:
-            data = cursor.encode()
-        except ValueError as exc:
-            raise JournalError(str(exc)) from None
+        data = cursor.encode()
         try:
             await self._j.kv.put(key, data)
         except Exception as e:  # noqa: BLE001

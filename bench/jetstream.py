@@ -26,7 +26,6 @@ it). Servers are stopped by PID; the temporary directory is removed unless ``--k
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 

@@ -8,12 +8,14 @@ all. Every helper here is blocking: callers on an event loop run it in a thread.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["copy_atomic", "fsync_dir", "makedirs", "remove_staging", "staging_path", "write_atomic"]
+__all__ = ["copy_atomic", "exclusive_lock", "fsync_dir", "makedirs", "remove_staging", "staging_path", "write_atomic"]
 
 COPY_CHUNK = 1024 * 1024
 
@@ -38,6 +40,21 @@ def makedirs(path: Path, sync: bool = True) -> None:
         return
     if sync:
         fsync_dir(path.parent)
+
+
+@contextmanager
+def exclusive_lock(path: Path, busy: Callable[[], BaseException]) -> Iterator[None]:
+    """Hold ``flock(LOCK_EX | LOCK_NB)`` on ``path`` (created if missing) for the block; raise
+    ``busy()`` at once if another process holds it. The lock goes with the process."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy() from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def staging_path(final: Path) -> Path:

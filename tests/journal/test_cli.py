@@ -80,6 +80,7 @@ def test_a_damaged_partition_is_named_and_the_others_listed(tmp_path):
     assert r.exit_code == 1
     assert [json.loads(line)["partition"] for line in r.stdout.splitlines()] == ["w0"]
     assert "wrong offset" in r.stderr and "w1" in r.stderr
+    assert r.stderr.count("wrong offset") == 1  # named once, not also by the log of opening
 
 
 @pytest.mark.integration

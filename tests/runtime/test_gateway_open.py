@@ -45,3 +45,32 @@ async def test_a_failed_open_closes_the_store_and_releases_the_lock(tmp_path, ro
         other = Gateway(config, role="delivery")
         other.acquire_lock()
         await other.aclose()
+
+
+async def test_a_damaged_own_partition_names_the_way_on_and_opens_after_repair(tmp_path):
+    from structlog.testing import capture_logs
+
+    from sluiceway.journal.repair import repair
+
+    config = make_config(tmp_path / "data", journal={"segment_bytes": 1024}, sinks=[])
+    gw = Gateway(config, role="all")
+    await gw.open()
+    for i in range(10):
+        await gw.journal.writer().append([b'{"i": %d}' % i + b" " * 200])
+    await gw.aclose()
+    first = sorted((tmp_path / "data" / "journal").rglob("*.seg"))[0]
+    first.write_bytes(b"\xff" * 16 + first.read_bytes()[16:])  # its first frame
+    with capture_logs() as logs, pytest.raises(JournalCorrupt):
+        await Gateway(config, role="all").open()
+    (line,) = [x for x in logs if "damaged" in x["event"]]
+    assert "sluice journal repair" in line["event"] and first.name in line["error"]
+
+    report = repair(config.journal_dir, config.data_dir)
+    assert report.damaged[0].missing == [(1, 1)]
+    gw = Gateway(config, role="all")
+    await gw.open()
+    try:
+        assert gw.journal.writer().stats().first_offset == 2
+        assert await gw.journal.writer().append([b"{}"]) == (11, 11)
+    finally:
+        await gw.aclose()

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sluiceway.archive.archiver import Archiver, ArchiveSummary
+from sluiceway.fsutil import exclusive_lock
 from sluiceway.objectstore import open_destination
 from sluiceway.record import utcnow
 from sluiceway.telemetry.logging import get_logger
@@ -36,15 +35,9 @@ def archive_lock(data_dir: Path, table: str) -> Iterator[None]:
     scheduled job and ``sluice archive``. Within it a run may clear the staging files an
     interrupted run left beside the objects it writes again: no one else is writing them."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(data_dir / f"archive-{table}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ArchiveBusy(f"another archive run of table {table!r} is in progress on {data_dir}") from None
+    busy = f"another archive run of table {table!r} is in progress on {data_dir}"
+    with exclusive_lock(data_dir / f"archive-{table}.lock", lambda: ArchiveBusy(busy)):
         yield
-    finally:
-        os.close(fd)
 
 
 @contextlib.asynccontextmanager

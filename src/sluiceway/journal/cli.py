@@ -8,6 +8,7 @@ reading; a running gateway moves them on.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -35,7 +36,15 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
 
     journal = build_journal(cfg, writer=False, writer_name=None)
     errors: list[str] = []
-    await journal.open([])
+    # open() logs a partition it cannot read; refresh() below raises the same error, which is
+    # reported once, with the others
+    embedded_log = logging.getLogger("sluiceway.journal.embedded")
+    level = embedded_log.level
+    embedded_log.setLevel(logging.CRITICAL)
+    try:
+        await journal.open([])
+    finally:
+        embedded_log.setLevel(level)
     try:
         try:
             parts = await journal.refresh()
@@ -141,3 +150,74 @@ def _print(console, rows: list[dict[str, Any]]) -> None:
             o.add_row(r["instance"], r["partition"], r["stream"], str(r["first_offset"]), str(r["last_offset"]),
                       f"{r['bytes']:,}")
         console.print(o)
+
+
+@journal_app.command("repair")
+def repair_cmd(dry_run: bool = typer.Option(False, "--dry-run", help="Only report what is damaged; change nothing."),
+               keep_tail: bool = typer.Option(
+                   False, "--keep-tail",
+                   help="Also keep the good frames that follow a torn write at the end of a partition's last segment "
+                        "(the gateway cuts them off when it starts)."),
+               config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """With the gateway stopped: check every frame of the embedded journal, and replace each
+    damaged segment by the runs of good frames it still holds. The damaged file is moved to
+    journal/quarantine/, never deleted; a sink's batch in flight over records that could not be
+    read is sent again as a new batch. Exits 1 when the gateway is running."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sluiceway import cli
+    from sluiceway.errors import JournalError
+
+    from .repair import repair
+
+    cfg = cli._load(config, data_dir=data_dir)
+    if cfg.journal.engine != "embedded":
+        cli.err.print("error: journal repair is for the embedded journal; a NATS JetStream journal is kept "
+                      "(and repaired) by the NATS server", highlight=False, markup=False)
+        raise typer.Exit(2)
+    if not (cfg.journal_dir / "partitions").is_dir():
+        cli.out.print(f"no journal in {cfg.journal_dir} yet: nothing to repair", highlight=False)
+        return
+    with Progress(TextColumn("checking the journal"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+                  console=cli.err, disable=not cli.err.is_terminal, transient=True) as progress:
+        task = progress.add_task("check", total=None)
+        try:
+            report = repair(cfg.journal_dir, cfg.data_dir, dry_run=dry_run, keep_tail=keep_tail,
+                            fsync=cfg.journal.fsync, progress=lambda n: progress.advance(task, n),
+                            total=lambda n: progress.update(task, total=n))
+        except JournalError as e:
+            cli.err.print(f"error: {e}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+    _print_repair(cli.out, report, dry_run)
+
+
+def _print_repair(console, report, dry_run: bool) -> None:
+    say = lambda text: console.print(text, highlight=False, markup=False)  # noqa: E731
+    for name in report.finished:
+        say(f"{name}: finished the repair that was interrupted")
+    say(f"checked {report.segments_checked} segment(s), {report.bytes_checked:,} bytes")
+    for d in report.damaged:
+        kept = ", ".join(f"{r.first}-{r.last}" for r in d.runs) or "none"
+        missing = ", ".join(f"{a}-{b}" for a, b in d.missing) or "none"
+        say(f"{d.partition}/{d.name}: {d.reason}")
+        say(f"  {'would keep' if dry_run else 'kept'} {d.kept:,} record(s) (offsets {kept}); "
+            f"missing offsets {missing} (at most {d.missing_count:,} record(s))")
+        if d.quarantined is not None:
+            say(f"  the damaged file is now {d.quarantined}")
+    for s in report.sinks:
+        if s.undelivered_missing:
+            say(f"sink {s.sink} ({s.partition}): at most {s.undelivered_missing:,} of the missing record(s) "
+                "had not been delivered to it")
+        if s.pending_cleared:
+            a, b = s.pending_cleared
+            say(f"sink {s.sink} ({s.partition}): its batch in flight ({a}-{b}) {'would be' if dry_run else 'is'} "
+                "sent again as a new batch; records it had stored from that batch may appear twice "
+                "(the same record id)")
+    for note in report.notes:
+        say(note)
+    if not report.damaged:
+        say("nothing to repair")
+    elif dry_run:
+        say(f"{len(report.damaged)} damaged segment(s); run without --dry-run to repair them")
+    else:
+        say(f"repaired {len(report.damaged)} segment(s); the gateway can start")

@@ -120,7 +120,9 @@ seconds, so a nearly full disk still takes the appends that fit.
 Modules
 -------
 ``segment`` holds the frame format and the code that scans and reads segment files; ``writer``
-the writer thread's code (``SegmentWriter``: create, write, write ahead, sync, end a segment).
+the writer thread's code (``SegmentWriter``: create, write, write ahead, sync, end a segment);
+``repair`` the operator's way on from a ``JournalCorrupt`` (``sluice journal repair``, gateway
+stopped): it keeps every good frame of a damaged segment and moves the file to a quarantine.
 
 Reading is cheap at the tail: each partition remembers where the last reads stopped (offset ->
 file position) and keeps a sparse offset -> position index per segment, so a read never rescans
@@ -764,7 +766,8 @@ class EmbeddedJournal(Journal):
         try:
             await self.refresh()
         except JournalError as exc:  # another writer's partition: the rest opens, refresh() tries again
-            log.error("a journal partition cannot be read; its records wait until it is repaired: %s", exc)
+            log.error("a journal partition cannot be read; its records wait until it is repaired "
+                      "(`sluice journal repair`, with the gateway stopped): %s", exc)
 
     def _take_partition(self) -> EmbeddedPartition:
         names = [self.writer_name] if self.writer_name else (f"w{i}" for i in itertools.count())

@@ -95,8 +95,8 @@ class DeliveryManager:
                     parts = await self.journal.refresh()
                 except JournalError as e:  # what could be read is delivered; the rest waits
                     if isinstance(e, JournalCorrupt):
-                        log.error("a journal partition cannot be read; its records wait until it is repaired",
-                                  error=str(e))
+                        log.error("a journal partition cannot be read; its records wait until it is repaired "
+                                  "(`sluice journal repair`, with the gateway stopped)", error=str(e))
                     else:  # e.g. the NATS server is away: the partitions known so far go on
                         log.error("the journal's partitions cannot be listed now; tried again shortly",
                                   error=str(e))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal
 
 from sluiceway import registry
 from sluiceway.blobs import BlobSpool
-from sluiceway.errors import ConfigError, JournalError, JournalFull, Unavailable
+from sluiceway.errors import ConfigError, JournalCorrupt, JournalError, JournalFull, Unavailable
 from sluiceway.http.auth import Authenticator
 from sluiceway.http.responses import send_json
 from sluiceway.journal import build_journal
@@ -94,7 +94,12 @@ class Gateway:
             self.blobs.purge_partials()  # sluice serve does this before starting its workers
         # In `sluice serve` the supervisor migrates (in a child process) before any role opens.
         await self.store.open(migrate=self.role == "all")
-        await self.journal.open([s.name for s in self.config.sinks])
+        try:
+            await self.journal.open([s.name for s in self.config.sinks])
+        except JournalCorrupt as e:
+            log.error("this process's journal partition is damaged; stop the gateway and run sluice journal repair "
+                      "(docs/operations.md, Damaged journal files)", error=str(e))
+            raise
         if self.journal.is_writer:
             self._writer = self.journal.writer()
         if self.role in ("all", "delivery"):

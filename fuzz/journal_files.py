@@ -6,6 +6,8 @@ disk could. The journal is then opened, read to the end through both consumers' 
 appended to and closed. ``JournalCorrupt`` (damage it must not repair silently) and
 ``JournalError`` are answers; any other exception is a finding, and so is an entry read back
 that is not exactly what was written at its offset, or an append that does not read back.
+After a ``JournalCorrupt`` the journal is repaired (``journal.repair``, as ``sluice journal
+repair`` does) and checked again: now it must open, read back correctly and take the append.
 
     pip install -e '.[fuzz]'
     python fuzz/journal_files.py fuzz/corpus/journal_files -max_len=512 -timeout=20 -max_total_time=300
@@ -22,8 +24,9 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from sluiceway.errors import JournalError
+    from sluiceway.errors import JournalCorrupt, JournalError
     from sluiceway.journal import Cursor, EmbeddedJournal
+    from sluiceway.journal.repair import repair
 
 ROOT = Path(tempfile.mkdtemp(prefix="sluice-fuzz-journal-"))
 TEMPLATE, WORK = ROOT / "template", ROOT / "work"
@@ -42,7 +45,7 @@ async def make_template() -> None:
     await journal.aclose()
 
 
-async def check() -> None:
+async def check(repaired: bool = False) -> None:
     journal = EmbeddedJournal(WORK, **OPTIONS)
     try:
         await journal.open(CONSUMERS)
@@ -55,10 +58,18 @@ async def check() -> None:
                     after = e.offset
         last = await part.append([b"new"])
         assert [bytes(e.data) for e in await part.read(last[0] - 1, 1, 1 << 20)] == [b"new"]
+    except JournalCorrupt:
+        if repaired:
+            raise
     except JournalError:
+        return
+    else:
         return
     finally:
         await journal.aclose()
+    # damage the journal refuses: `sluice journal repair` must make it open and read correctly
+    repair(WORK, ROOT, fsync=False)
+    await check(repaired=True)
 
 
 def test_one_input(data: bytes) -> None:

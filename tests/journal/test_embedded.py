@@ -144,6 +144,37 @@ async def test_torn_tail_is_truncated_on_open(tmp_path, damage):
     await j.aclose()
 
 
+async def test_good_frames_after_a_torn_one_are_cut_but_kept_in_quarantine(tmp_path, caplog):
+    """A bad frame with good ones after it at the end of the last segment: a write torn across
+    pages by a power loss (never acknowledged), or a bad sector before acknowledged frames. It
+    is cut like any torn tail, but the bytes are copied aside first."""
+    j = await opened(tmp_path, segment_bytes=1 << 20, preallocate_bytes=65536)
+    for i in range(10):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    (last,) = segments(tmp_path)
+    fr = frames(last)
+    data = bytearray(last.read_bytes())
+    data[fr[6][0] + HDR.size + 1] ^= 0x40  # frame of offset 7
+    last.write_bytes(bytes(data))
+    cut = bytes(data[fr[6][0]:data_end(last)])
+    j = await opened(tmp_path, segment_bytes=1 << 20)
+    assert [e.offset for e in await read_all(j.writer())] == [1, 2, 3, 4, 5, 6]
+    await j.aclose()
+    (kept,) = (tmp_path / "quarantine" / "w0").iterdir()
+    assert kept.name == f"{last.name}.cut-at-{fr[6][0]}" and kept.read_bytes() == cut
+    assert "3 good frame(s) (offsets 8-10)" in caplog.text
+    # a plain torn tail (nothing good after it) is cut without a copy
+    j = await opened(tmp_path, segment_bytes=1 << 20)
+    await j.writer().append([item(0)])
+    await j.aclose()
+    with open(last, "r+b") as f:
+        f.seek(data_end(last) - 2)
+        f.write(b"\xff")
+    await (await opened(tmp_path, segment_bytes=1 << 20)).aclose()
+    assert len(list((tmp_path / "quarantine" / "w0").iterdir())) == 1
+
+
 @pytest.mark.parametrize("damage", ["flipped_byte", "garbage"])
 async def test_damage_before_an_empty_tail_segment_is_corruption(tmp_path, damage, caplog):
     """A crash can leave the last segment empty (created, its first frames never written); it
@@ -166,6 +197,24 @@ async def test_damage_before_an_empty_tail_segment_is_corruption(tmp_path, damag
     with pytest.raises(JournalCorrupt, match=before.name):
         await opened(tmp_path, segment_bytes=1024)
     assert before.stat().st_size == size  # nothing was cut
+
+
+async def test_an_open_refused_as_corrupt_has_cut_nothing(tmp_path):
+    """The tail segment's first frame is torn (it would be cut, the file left empty and
+    removed), and the segment before it is damaged at its end: refused before anything was cut
+    or removed, so the repair finds the tail as it was (found by fuzzing the repair)."""
+    j = await opened(tmp_path, segment_bytes=1024)
+    for i in range(60):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    *_, before, last = segments(tmp_path)
+    damage_first_frame(last)
+    with open(before, "ab") as f:
+        f.write(b"\x01" * 9)
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "writer.lock"}
+    with pytest.raises(JournalCorrupt, match=before.name):
+        await opened(tmp_path, segment_bytes=1024)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "writer.lock"} == files
 
 
 async def test_an_empty_tail_segment_is_dropped_and_its_offsets_not_reused(tmp_path, caplog):

@@ -78,7 +78,7 @@ async def test_a_damaged_middle_segment_keeps_every_good_frame(tmp_path):
     assert [(r.first, r.last) for r in d.runs] == [(int(middle.stem), lost - 1), (lost + 1, d.runs[-1].last)]
     assert d.quarantined == tmp_path / "journal" / "quarantine" / "w0" / middle.name
     impacts = {s.sink: s for s in report.sinks}
-    assert impacts["sql"].undelivered_missing == 1 and impacts["objects"].undelivered_missing == 0
+    assert impacts["sql"].undelivered_missing == 1 and "objects" not in impacts  # it had them all
 
     got = await everything(tmp_path)  # the gateway opens and reads it again
     assert [off for off, _ in got] == [i for i in range(1, 61) if i != lost]
@@ -116,11 +116,26 @@ async def test_a_batch_in_flight_over_missing_records_is_sent_again_as_a_new_one
     lost = damage(files[1], 0)
     report = repair(tmp_path / "journal", tmp_path)
     impacts = {s.sink: s for s in report.sinks}
-    assert impacts["sql"].pending_cleared == (2, 59) and impacts["objects"].pending_cleared is None
+    assert impacts["sql"].pending_cleared == (2, 59) and "objects" not in impacts  # its batch is intact
     cursors = tmp_path / "journal" / "partitions" / "w0" / "cursors"
     assert orjson.loads((cursors / "sql.json").read_bytes()) == {"acked": 1, "pending": None}
     assert orjson.loads((cursors / "objects.json").read_bytes()) == {"acked": 59, "pending": [60, 60]}
     assert lost not in [off for off, _ in await everything(tmp_path)]
+
+
+async def test_a_damaged_cursor_file_starts_its_sink_over(tmp_path):
+    await filled(tmp_path, count=5, cursors={"sql": Cursor(3), "objects": Cursor(5)})
+    cursor = tmp_path / "journal" / "partitions" / "w0" / "cursors" / "sql.json"
+    cursor.write_bytes(b'{"acked": 3, "pend')  # a bad disk: a rename never leaves half a file
+    with pytest.raises(JournalCorrupt, match="bad cursor file"):
+        await everything(tmp_path)
+    r = runner.invoke(app, ["journal", "repair", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "sink sql (w0): " in r.stdout and "starts over" in r.stdout
+    assert "repaired 0 damaged segment(s) and 1 damaged cursor(s)" in r.stdout
+    assert not cursor.exists()  # acked 0: everything the journal holds goes to the sink again
+    assert (tmp_path / "journal" / "quarantine" / "w0" / "cursors" / "sql.json").read_bytes() == b'{"acked": 3, "pend'
+    assert [off for off, _ in await everything(tmp_path)] == [1, 2, 3, 4, 5]
 
 
 async def test_a_segment_with_nothing_readable_leaves_a_gap_and_offsets_are_not_reused(tmp_path):
@@ -150,6 +165,24 @@ async def test_the_last_segments_torn_tail_is_left_to_the_gateway_unless_kept(tm
     (d,) = report.damaged
     assert d.missing == [(lost, lost)]
     assert [off for off, _ in await everything(tmp_path)] == [i for i in range(1, 61) if i != lost]
+
+
+async def test_a_torn_tail_segment_after_a_damaged_one(tmp_path):
+    """The last segment's first frame torn and the end of the one before it damaged: the open is
+    refused with both as they were; the repair mends the one before, and the gateway then cuts
+    the torn tail (keeping a copy of its good frames)."""
+    files = await filled(tmp_path)
+    damage(files[-1], 0)
+    lost = damage(files[-2], -1)
+    with pytest.raises(JournalCorrupt):
+        await everything(tmp_path)
+    report = repair(tmp_path / "journal", tmp_path)
+    (d,) = report.damaged
+    assert d.name == files[-2].name and d.missing == [(lost, lost)]
+    assert len(report.notes) == 1 and files[-1].name in report.notes[0]
+    got = [off for off, _ in await everything(tmp_path)]
+    assert got == list(range(1, lost))
+    assert (tmp_path / "journal" / "quarantine" / "w0" / f"{files[-1].name}.cut-at-0").exists()
 
 
 async def test_zeros_written_ahead_are_not_damage(tmp_path):
@@ -234,7 +267,7 @@ async def test_the_command(tmp_path):
     assert "at most 1 of the missing record(s)" in r.stdout
     r = runner.invoke(app, ["journal", "repair", "--data-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    assert "repaired 1 segment(s)" in r.stdout and "quarantine" in r.stdout
+    assert "repaired 1 damaged segment(s) and 0 damaged cursor(s)" in r.stdout and "quarantine" in r.stdout
     r = runner.invoke(app, ["journal", "repair", "--data-dir", str(tmp_path)])
     assert r.exit_code == 0 and "nothing to repair" in r.stdout
     r = runner.invoke(app, ["journal", "repair", "--data-dir", str(tmp_path / "none")])

@@ -205,6 +205,10 @@ def _print_repair(console, report, dry_run: bool) -> None:
         if d.quarantined is not None:
             say(f"  the damaged file is now {d.quarantined}")
     for s in report.sinks:
+        if s.damaged:
+            say(f"sink {s.sink} ({s.partition}): {s.damaged}; it {'would start' if dry_run else 'starts'} over from "
+                "the oldest record in the journal (records it has may be sent again)"
+                + (f"; the file is now {s.quarantined}" if s.quarantined else ""))
         if s.undelivered_missing:
             say(f"sink {s.sink} ({s.partition}): at most {s.undelivered_missing:,} of the missing record(s) "
                 "had not been delivered to it")
@@ -215,9 +219,10 @@ def _print_repair(console, report, dry_run: bool) -> None:
                 "(the same record id)")
     for note in report.notes:
         say(note)
-    if not report.damaged:
+    found = f"{len(report.damaged)} damaged segment(s) and {len(report.damaged_cursors)} damaged cursor(s)"
+    if not report.damaged and not report.damaged_cursors:
         say("nothing to repair")
     elif dry_run:
-        say(f"{len(report.damaged)} damaged segment(s); run without --dry-run to repair them")
+        say(f"{found}; run without --dry-run to repair them")
     else:
-        say(f"repaired {len(report.damaged)} segment(s); the gateway can start")
+        say(f"repaired {found}; the gateway can start")

@@ -45,7 +45,9 @@ Invariants
    it (then fsyncs) at the first frame that is short, has an impossible length or fails its crc,
    unless everything from there to the end of the file is zeros (space written ahead: kept);
    a tail segment left empty is deleted, and the segment before it, complete by rule 2, must
-   then end with a good frame (damage there raises ``JournalCorrupt``). Anything else - damage in a segment that is not last, a
+   then end with a good frame (damage there raises ``JournalCorrupt``). Should good frames
+   follow the bad one (a write torn across pages, or a bad sector before acknowledged
+   frames), the bytes cut are first copied to ``quarantine/<partition>/`` and an error logged. Anything else - damage in a segment that is not last, a
    frame with a good crc but the wrong offset - raises ``JournalCorrupt``: acknowledged data is
    never dropped silently. Segments that are not last are checked cheaply on open (their first
    frame) and fully when first read (crc of every frame); a process remembers per segment how
@@ -148,8 +150,8 @@ from ..errors import JournalCorrupt, JournalError, JournalFull
 from ..fsutil import fsync_dir, makedirs, remove_staging, write_atomic
 from ..record import valid_name
 from .base import CONSUMER_RE, Cursor, Entry, Journal, Partition, PartitionStats
-from .segment import (HDR, HEADER, U64, Segment, all_zeros, check_head, read_frames, scan, segment_firsts,
-                      segment_name)
+from .segment import (HDR, HEADER, U64, Segment, all_zeros, check_head, find_runs, read_frames, scan,
+                      segment_firsts, segment_name)
 from .writer import FADV_DONTNEED, SegmentWriter
 
 __all__ = ["EmbeddedJournal", "EmbeddedPartition"]
@@ -198,6 +200,24 @@ class EmbeddedPartition(Partition):
     def _seg_path(self, first: int) -> Path:
         return self.dir / segment_name(first)
 
+    def _keep_cut_frames(self, seg: Segment, size: int) -> None:
+        """Before a torn tail is cut (rule 4): if good frames follow the bad one, copy the bytes
+        to be cut to ``quarantine/<partition>/`` and say so. After a power loss they are the rest of
+        the one write that was never synced, so never acknowledged; on a failing disk they may
+        be acknowledged records behind a bad sector, and the copy keeps them."""
+        assert seg.fd is not None
+        data = os.pread(seg.fd, size - seg.size, seg.size)
+        runs = find_runs(data, seg.next_off, None)
+        if not runs:
+            return
+        data = data[:max(runs[-1].end, len(data.rstrip(b"\0")))]  # not the zeros written ahead
+        dest = self._j.path / "quarantine" / self.name / f"{seg.path.name}.cut-at-{seg.size}"
+        write_atomic(dest, data, self._j.fsync)
+        log.error("journal %s: %d good frame(s) (offsets %d-%d) follow the damaged frame at byte %d of %s and are "
+                  "cut off with it: the rest of a write a crash cut short, never acknowledged, unless the disk is "
+                  "failing; the bytes cut are kept in %s", self.name, sum(r.last - r.first + 1 for r in runs),
+                  runs[0].first, runs[-1].last, seg.size, seg.path.name, dest)
+
     def _list(self) -> list[int]:
         return segment_firsts(self.dir)
 
@@ -206,17 +226,21 @@ class EmbeddedPartition(Partition):
         self._firsts = [s.first for s in segs]
 
     def _recover(self) -> None:
-        """Writer open (blocking): truncate a torn tail, find the next offset (rule 4, 7)."""
+        """Writer open (blocking): truncate a torn tail, find the next offset (rule 4, 7).
+        Everything is checked before anything is cut or removed, so an open refused as
+        ``JournalCorrupt`` leaves the files as they were (the tail included) for the repair."""
         sync = self._j.fsync
         makedirs(self.dir / "cursors", sync)
         firsts = self._list()
         floor = 1
         tail: Segment | None = None
         segs: list[Segment] = []
-        seg: Segment | None = None  # the segment being opened, closed below if anything fails
+        cuts: list[tuple[Segment, int]] = []  # (segment, its file's size) to cut at seg.size, last first
+        opened: list[Segment] = []  # closed below if anything fails
         try:
             while firsts:
                 seg = Segment(firsts[-1], self._seg_path(firsts[-1]))
+                opened.append(seg)
                 seg.fd = os.open(seg.path, os.O_RDWR | os.O_CLOEXEC)
                 size = os.fstat(seg.fd).st_size
                 status = scan(seg, size)
@@ -227,41 +251,46 @@ class EmbeddedPartition(Partition):
                 if damaged and floor > 1:  # a segment after it was started: this one was complete (rule 2)
                     raise JournalCorrupt(f"{seg.path}: damaged frame at byte {seg.size} (offset {seg.next_off}), "
                                          "in a segment that was complete before the next one was started")
-                if damaged:
-                    log.warning("journal %s: truncating torn tail of %s at byte %d (%d bytes)",
-                                self.name, seg.path.name, seg.size, size - seg.size)
-                    os.ftruncate(seg.fd, seg.size)
-                    seg.zeroed = seg.size
-                    if sync:
-                        os.fsync(seg.fd)
+                if damaged or not seg.size:
+                    cuts.append((seg, size))
                 if seg.size:
                     tail = seg
                     break
-                seg.close()  # an empty tail segment holds nothing acknowledged
-                log.warning("journal %s: removing %s, an empty segment left by a crash", self.name, seg.path.name)
-                floor = max(floor, seg.first)
-                os.unlink(seg.path)
-                if sync:
-                    fsync_dir(self.dir)
+                floor = max(floor, seg.first)  # an empty tail segment holds nothing acknowledged
                 firsts.pop()
             for first in firsts[:-1]:
                 seg = Segment(first, self._seg_path(first))
                 seg.size = os.stat(seg.path).st_size
-                check_head(seg)
                 segs.append(seg)
+                check_head(seg)
+            cursors = [self._read_cursor_file(path) for path in (self.dir / "cursors").glob("*.json")]
         except BaseException:  # no descriptor outlives a failed open
-            for opened in (*segs, tail, seg):
-                if opened is not None:
-                    opened.close()
+            for seg in (*segs, *opened):
+                seg.close()
             raise
+        for seg, size in cuts:
+            if seg.size < size:
+                log.warning("journal %s: truncating torn tail of %s at byte %d (%d bytes)",
+                            self.name, seg.path.name, seg.size, size - seg.size)
+                self._keep_cut_frames(seg, size)
+            if seg.size:
+                os.ftruncate(seg.fd, seg.size)
+                seg.zeroed = seg.size
+                if sync:
+                    os.fsync(seg.fd)
+                continue
+            seg.close()
+            log.warning("journal %s: removing %s, an empty segment left by a crash", self.name, seg.path.name)
+            os.unlink(seg.path)
+            if sync:
+                fsync_dir(self.dir)
         self._closed_bytes = sum(s.size for s in segs)
         if tail is not None:
             segs.append(tail)
             self._last = tail.next_off - 1
         self._set_segs(segs)
         hi = 0
-        for path in (self.dir / "cursors").glob("*.json"):
-            cur = self._read_cursor_file(path)
+        for cur in cursors:
             hi = max(hi, cur.acked, cur.pending[1] if cur.pending else 0)
         self._next = max(self._last + 1, hi + 1, floor)
         self._roll = tail is None or self._next != self._last + 1

@@ -41,29 +41,17 @@ from pathlib import Path
 
 import orjson
 
-from ..errors import JournalError
+from ..errors import JournalCorrupt, JournalError
 from ..fsutil import exclusive_lock, fsync_dir, makedirs, write_atomic
 from .base import Cursor
 from .embedded import EmbeddedPartition
-from .segment import (HDR, HEADER, MAX_FRAME, SEG_RE, Segment, _crc32, all_zeros, scan, segment_firsts,
-                      segment_name)
+from .segment import SEG_RE, Run, Segment, all_zeros, find_runs, scan, segment_firsts, segment_name
 
 Progress = Callable[[int], None]  # bytes of segments read since the last call
 
 
 class RepairRefused(JournalError):
     """The journal cannot be repaired now (a gateway holds it, or it is not an embedded one)."""
-
-
-@dataclass
-class Run:
-    """Consecutive good frames of a damaged segment: offsets ``first``..``last`` at bytes
-    ``start``..``end`` of the file."""
-
-    first: int
-    last: int
-    start: int
-    end: int
 
 
 @dataclass
@@ -93,6 +81,8 @@ class SinkImpact:
     acked: int
     undelivered_missing: int  # missing offsets after the sink's acked one (at most that many records)
     pending_cleared: tuple[int, int] | None
+    damaged: str | None = None  # why its cursor file could not be read (it starts over: acked 0)
+    quarantined: Path | None = None  # where that file went
 
 
 @dataclass
@@ -103,6 +93,10 @@ class Report:
     sinks: list[SinkImpact] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)  # moves of an interrupted repair, completed
     notes: list[str] = field(default_factory=list)  # what the writer will do to the last files
+
+    @property
+    def damaged_cursors(self) -> list[SinkImpact]:
+        return [s for s in self.sinks if s.damaged]
 
 
 # -- locks ------------------------------------------------------------------------------------
@@ -144,29 +138,6 @@ def check_segment(path: Path, first: int) -> tuple[int, str, str] | None:
     return at, "torn", f"the frame at byte {at} (offset {seg.next_off}) is damaged or cut short"
 
 
-def find_runs(data: bytes | memoryview, lo: int, hi: int | None) -> list[Run]:
-    """The runs of good frames in a segment's bytes whose offsets lie in ``lo``..``hi`` and
-    increase (``hi`` None: bounded by what the bytes could hold, the partition's last file)."""
-    n = len(data)
-    unpack, crc32 = HEADER.unpack_from, _crc32
-    mv = memoryview(data)
-    runs: list[Run] = []
-    expected, pos = lo, 0
-    while pos + HDR <= n:
-        length, crc, off = unpack(data, pos)
-        end = pos + HDR + length
-        top = hi if hi is not None else expected + (n - pos) // HDR
-        if length <= MAX_FRAME and end <= n and expected <= off <= top and crc32(mv[pos + 8:end]) == crc:
-            if runs and runs[-1].end == pos and runs[-1].last + 1 == off:
-                runs[-1].last, runs[-1].end = off, end
-            else:
-                runs.append(Run(off, off, pos, end))
-            expected, pos = off + 1, end
-        else:
-            pos += 1
-    return runs
-
-
 def missing_ranges(runs: list[Run], lo: int, hi: int | None) -> list[tuple[int, int]]:
     """Offsets in ``lo``..``hi`` no run holds (after the last run only when ``hi`` is known)."""
     out: list[tuple[int, int]] = []
@@ -203,10 +174,8 @@ def repair(journal_dir: Path, data_dir: Path, *, dry_run: bool = False, keep_tai
             total(sum(_size(pdir / segment_name(f)) for pdir, firsts in plan for f in firsts))
         for pdir, firsts in plan:
             damaged = _check_partition(pdir, firsts, report, progress, keep_tail)
-            if not damaged:
-                continue
             report.damaged += damaged
-            report.sinks += _sink_impacts(pdir, damaged, dry_run, fsync)
+            report.sinks += _sink_impacts(journal_dir, pdir, damaged, dry_run, fsync)
             if not dry_run:
                 for d in damaged:
                     _replace(journal_dir, pdir, d, fsync)
@@ -259,21 +228,31 @@ def _tail_note(partition: str, name: str, nbytes: int, after: list[Run]) -> str:
     return note
 
 
-def _sink_impacts(pdir: Path, damaged: list[DamagedSegment], dry_run: bool, fsync: bool) -> list[SinkImpact]:
+def _sink_impacts(journal_dir: Path, pdir: Path, damaged: list[DamagedSegment], dry_run: bool,
+                  fsync: bool) -> list[SinkImpact]:
+    """Per cursor of the partition, what the missing records mean for its sink; a batch in
+    flight over them is cleared. A cursor file that cannot be read is moved to the quarantine
+    and its sink starts over (acked 0: what the journal holds is sent again, nothing skipped)."""
     missing = [m for d in damaged for m in d.missing]
     out: list[SinkImpact] = []
     cdir = pdir / "cursors"
     names = sorted(n for n in os.listdir(cdir) if n.endswith(".json")) if cdir.is_dir() else []
     for name in names:
-        path = cdir / name
-        cur = EmbeddedPartition._read_cursor_file(path)
+        path, sink = cdir / name, name[: -len(".json")]
+        try:
+            cur = EmbeddedPartition._read_cursor_file(path)
+        except JournalCorrupt as exc:
+            moved = None if dry_run else _quarantine(journal_dir, pdir, f"cursors/{name}", fsync)
+            out.append(SinkImpact(pdir.name, sink, 0, 0, None, str(exc), moved))
+            continue
         undelivered = sum(b - max(a, cur.acked + 1) + 1 for a, b in missing if b > cur.acked)
         cleared = None
         if cur.pending and any(a <= cur.pending[1] and cur.pending[0] <= b for a, b in missing):
             cleared = cur.pending
             if not dry_run:
                 write_atomic(path, Cursor(cur.acked, None).encode(), fsync)
-        out.append(SinkImpact(pdir.name, name[: -len(".json")], cur.acked, undelivered, cleared))
+        if undelivered or cleared:
+            out.append(SinkImpact(pdir.name, sink, cur.acked, undelivered, cleared))
     return out
 
 
@@ -294,16 +273,19 @@ def _replace(journal_dir: Path, pdir: Path, d: DamagedSegment, fsync: bool) -> N
 
 
 def _quarantine(journal_dir: Path, pdir: Path, name: str, fsync: bool) -> Path:
-    qdir = journal_dir / "quarantine" / pdir.name
+    """Move ``pdir/name`` to ``journal/quarantine/<partition>/name`` (``.1``, ``.2``… added if
+    taken)."""
+    source = pdir / name
+    qdir = journal_dir / "quarantine" / pdir.name / Path(name).parent
     makedirs(qdir, fsync)
-    dest, n = qdir / name, 0
+    dest, n = qdir / source.name, 0
     while dest.exists():
         n += 1
-        dest = qdir / f"{name}.{n}"
-    os.rename(pdir / name, dest)
+        dest = qdir / f"{source.name}.{n}"
+    os.rename(source, dest)
     if fsync:
         fsync_dir(qdir)
-        fsync_dir(pdir)
+        fsync_dir(source.parent)
     return dest
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 from zlib_ng.zlib_ng import crc32 as _crc32  # zlib's crc32, 3-4x as fast on a frame
@@ -30,6 +31,7 @@ CHUNK = 256 * 1024  # first read size; doubles up to MAX_CHUNK within one read
 MAX_CHUNK = 8 * 1024 * 1024
 ZEROS = bytes(1024 * 1024)  # written ahead of the active segment's last frame
 SEG_RE = re.compile(r"(\d{20})\.seg\Z")
+NONZERO = re.compile(rb"[^\x00]")
 
 
 def segment_name(first: int) -> str:
@@ -237,3 +239,43 @@ def read_frames(segs: list[Segment], k: int, pos: int, expected: int, start: int
         want = min(want * 2, MAX_CHUNK)
     return out, seg, pos, expected
 
+
+
+@dataclass
+class Run:
+    """Consecutive good frames in a segment's bytes: offsets ``first``..``last`` at bytes
+    ``start``..``end``."""
+
+    first: int
+    last: int
+    start: int
+    end: int
+
+
+def find_runs(data: bytes, lo: int, hi: int | None) -> list[Run]:
+    """The runs of good frames in ``data`` (a damaged segment's bytes) whose offsets lie in
+    ``lo``..``hi`` and increase (``hi`` None: bounded by how many frames the bytes could hold).
+    After a bad frame every following byte is tried as a frame's start: a false match needs a
+    crc collision on a frame whose offset also fits. Slow (Python, byte by byte) where the
+    bytes are damaged; zeros are skipped at C speed."""
+    n = len(data)
+    unpack, crc32 = HEADER.unpack_from, _crc32
+    mv = memoryview(data)
+    runs: list[Run] = []
+    expected, pos = lo, 0
+    while pos + HDR <= n:
+        length, crc, off = unpack(data, pos)
+        end = pos + HDR + length
+        top = hi if hi is not None else expected + (n - pos) // HDR
+        if length <= MAX_FRAME and end <= n and expected <= off <= top and crc32(mv[pos + 8:end]) == crc:
+            if runs and runs[-1].end == pos and runs[-1].last + 1 == off:
+                runs[-1].last, runs[-1].end = off, end
+            else:
+                runs.append(Run(off, off, pos, end))
+            expected, pos = off + 1, end
+        elif off == 0:  # a frame's offset (bytes 8-15 of its header) is never 0: skip zeros
+            nz = NONZERO.search(data, pos + 8)
+            pos = max(pos + 1, nz.start() - 15) if nz else n
+        else:
+            pos += 1
+    return runs

@@ -107,20 +107,29 @@ async def test_a_dry_run_changes_nothing(tmp_path):
     snapshot = {p: p.read_bytes() for p in (tmp_path / "journal").rglob("*") if p.is_file()}
     report = repair(tmp_path / "journal", tmp_path, dry_run=True)
     assert len(report.damaged) == 1 and report.damaged[0].quarantined is None
-    assert report.sinks[0].pending_cleared == (2, 30)
+    assert report.sinks[0].pending == (2, 30) and report.sinks[0].widened == (2, 31)
     assert {p: p.read_bytes() for p in (tmp_path / "journal").rglob("*") if p.is_file()} == snapshot
 
 
-async def test_a_batch_in_flight_over_missing_records_is_sent_again_as_a_new_one(tmp_path):
-    files = await filled(tmp_path, cursors={"sql": Cursor(1, (2, 59)), "objects": Cursor(59, (60, 60))})
+async def test_a_batch_in_flight_over_missing_records_is_sent_again_under_a_new_key(tmp_path):
+    """Sent again with its range, a batch would keep its key: the records left would replace
+    the object the first try may have written. One more offset makes a range never used."""
+    files = await filled(tmp_path, cursors={"sql": Cursor(1, (2, 60)), "objects": Cursor(59, (60, 60))})
     lost = damage(files[1], 0)
     report = repair(tmp_path / "journal", tmp_path)
     impacts = {s.sink: s for s in report.sinks}
-    assert impacts["sql"].pending_cleared == (2, 59) and "objects" not in impacts  # its batch is intact
+    assert impacts["sql"].pending == (2, 60) and impacts["sql"].widened == (2, 61)
+    assert "objects" not in impacts  # its batch is intact
     cursors = tmp_path / "journal" / "partitions" / "w0" / "cursors"
-    assert orjson.loads((cursors / "sql.json").read_bytes()) == {"acked": 1, "pending": None}
+    assert orjson.loads((cursors / "sql.json").read_bytes()) == {"acked": 1, "pending": [2, 61]}
     assert orjson.loads((cursors / "objects.json").read_bytes()) == {"acked": 59, "pending": [60, 60]}
     assert lost not in [off for off, _ in await everything(tmp_path)]
+    j = EmbeddedJournal(tmp_path / "journal", segment_bytes=SEG)
+    await j.open(["sql", "objects"])
+    try:  # offset 61 is the widened batch's: the writer goes on after it (rule 7)
+        assert await j.writer().append([b"next"]) == (62, 62)
+    finally:
+        await j.aclose()
 
 
 async def test_a_damaged_cursor_file_starts_its_sink_over(tmp_path):
@@ -238,6 +247,8 @@ async def test_an_interrupted_repair_is_finished_or_started_again(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         repair(tmp_path / "journal", tmp_path)
     monkeypatch.undo()
+    dry = repair(tmp_path / "journal", tmp_path, dry_run=True)
+    assert dry.finished == [] and "a repair was interrupted here" in dry.notes[0]
     report = repair(tmp_path / "journal", tmp_path)
     assert report.finished == [f"w0/{files[-2].name}"] and report.damaged == []
     assert [off for off, _ in await everything(tmp_path)] == [i for i in range(1, 61) if i not in (lost, lost2)]

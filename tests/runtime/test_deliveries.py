@@ -15,42 +15,62 @@ from sluiceway.runtime.deliveries import RESTART_MAX, DeliveryManager
 
 
 class Crashing:
-    def __init__(self, crashes: int):
+    """A delivery loop that crashes its first ``crashes`` runs; its pauses are recorded."""
+
+    def __init__(self, crashes: int, drain_after: int | None = None):
         self.crashes = crashes
         self.runs = 0
+        self.waits: list[float] = []
+        self.draining = False
+        self.drain_after = drain_after  # drain() is called during this pause
 
     async def run(self) -> None:
         self.runs += 1
         if self.runs <= self.crashes:
             raise OSError(28, "No space left on device")
 
+    async def pause(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if len(self.waits) == self.drain_after:
+            self.draining = True
 
-async def test_a_crashing_loop_is_restarted_with_growing_pauses(monkeypatch, caplog):
-    waits: list[float] = []
 
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    monkeypatch.setattr(deliveries.asyncio, "sleep", sleep)
+async def test_a_crashing_loop_is_restarted_with_growing_pauses():
     d = Crashing(8)
     await DeliveryManager._guard(None, ("w0", "sql"), d)  # type: ignore[arg-type]  # self is not used
     assert d.runs == 9  # restarted after every crash, then it ran to its end
-    assert waits == [1, 2, 4, 8, 16, RESTART_MAX, RESTART_MAX, RESTART_MAX]
+    assert d.waits == [1, 2, 4, 8, 16, RESTART_MAX, RESTART_MAX, RESTART_MAX]
 
 
 async def test_the_pause_starts_over_after_a_long_healthy_run(monkeypatch):
-    waits: list[float] = []
     clock = iter([0.0, 0.5, 1.0, 1.5, 100.0, 200.0, 300.0, 300.5])
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    monkeypatch.setattr(deliveries.asyncio, "sleep", sleep)
     monkeypatch.setattr(deliveries, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     d = Crashing(3)
     await DeliveryManager._guard(None, ("w0", "sql"), d)  # type: ignore[arg-type]
     # runs: crash after 0.5 s (wait 1), after 0.5 s (wait 2), after 100 s healthy (back to 1)
-    assert waits == [1, 2, 1]
+    assert d.waits == [1, 2, 1]
+
+
+async def test_at_shutdown_a_crashing_loop_is_tried_once_more_then_left():
+    """A partition that cannot be read must not hold the shutdown for its whole deadline."""
+    d = Crashing(100, drain_after=3)
+    with capture_logs() as logs:
+        await DeliveryManager._guard(None, ("w0", "sql"), d)  # type: ignore[arg-type]
+    assert d.runs == 4 and d.waits == [1, 2, 4]
+    assert logs[-1]["event"] == "delivery loop crashed while shutting down; its records stay in the journal"
+
+
+async def test_a_pause_ends_when_the_delivery_is_told_to_drain(tmp_path):
+    from sluiceway.sinks.delivery import Delivery
+
+    d = Delivery.__new__(Delivery)  # only the control part
+    d._draining, d._stopped, d._told = False, asyncio.Event(), asyncio.Event()
+    pause = asyncio.create_task(d.pause(3600))
+    await asyncio.sleep(0)
+    assert not pause.done() and not d.draining
+    d.drain()
+    await asyncio.wait_for(pause, 5)
+    assert d.draining
 
 
 @pytest.mark.parametrize("error, logged", [

@@ -162,7 +162,7 @@ def repair_cmd(dry_run: bool = typer.Option(False, "--dry-run", help="Only repor
     """With the gateway stopped: check every frame of the embedded journal, and replace each
     damaged segment by the runs of good frames it still holds. The damaged file is moved to
     journal/quarantine/, never deleted; a sink's batch in flight over records that could not be
-    read is sent again as a new batch. Exits 1 when the gateway is running."""
+    read is sent again under a key of its own. Exits 1 when the gateway is running."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sluiceway import cli
@@ -182,7 +182,8 @@ def repair_cmd(dry_run: bool = typer.Option(False, "--dry-run", help="Only repor
                   console=cli.err, disable=not cli.err.is_terminal, transient=True) as progress:
         task = progress.add_task("check", total=None)
         try:
-            report = repair(cfg.journal_dir, cfg.data_dir, dry_run=dry_run, keep_tail=keep_tail,
+            report = repair(cfg.journal_dir, cfg.data_dir, consumers=[s.name for s in cfg.sinks], dry_run=dry_run,
+                            keep_tail=keep_tail,
                             fsync=cfg.journal.fsync, progress=lambda n: progress.advance(task, n),
                             total=lambda n: progress.update(task, total=n))
         except JournalError as e:
@@ -192,7 +193,7 @@ def repair_cmd(dry_run: bool = typer.Option(False, "--dry-run", help="Only repor
 
 
 def _print_repair(console, report, dry_run: bool) -> None:
-    say = lambda text: console.print(text, highlight=False, markup=False)  # noqa: E731
+    say = lambda text: console.print(text, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     for name in report.finished:
         say(f"{name}: finished the repair that was interrupted")
     say(f"checked {report.segments_checked} segment(s), {report.bytes_checked:,} bytes")
@@ -212,11 +213,11 @@ def _print_repair(console, report, dry_run: bool) -> None:
         if s.undelivered_missing:
             say(f"sink {s.sink} ({s.partition}): at most {s.undelivered_missing:,} of the missing record(s) "
                 "had not been delivered to it")
-        if s.pending_cleared:
-            a, b = s.pending_cleared
+        if s.widened:
+            (a, b), c = s.pending, s.widened[1]
             say(f"sink {s.sink} ({s.partition}): its batch in flight ({a}-{b}) {'would be' if dry_run else 'is'} "
-                "sent again as a new batch; records it had stored from that batch may appear twice "
-                "(the same record id)")
+                f"sent again as {a}-{c}, under a key of its own; records it had stored from that batch may "
+                "appear twice (the same record id)")
     for note in report.notes:
         say(note)
     found = f"{len(report.damaged)} damaged segment(s) and {len(report.damaged_cursors)} damaged cursor(s)"

@@ -18,9 +18,9 @@ is the operator's way on, keeping every frame that can still be read:
    between segments (rule 7); offsets are not reused.
 4. The damaged file is moved whole to ``journal/quarantine/<partition>/`` (kept, never
    deleted by the gateway), and the runs take its place.
-5. A sink's cursor whose batch in flight (``pending``) covers missing offsets has that mark
-   cleared, so the sink is sent the records that are left as a new batch under a new key
-   rather than the old batch's key with fewer records.
+5. A sink's cursor whose batch in flight (``pending``) covers missing offsets has that range
+   widened by one offset, so the records left are sent again under a key of their own rather
+   than the old batch's key with fewer records (which would replace what the sink stored).
 
 Each segment is replaced in steps that a crash of the repair cannot make lose anything: the
 runs are first written to ``journal/repair/<partition>/`` with a manifest naming them and the
@@ -34,7 +34,7 @@ Blocking code, for the CLI; nothing of the gateway imports it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,7 @@ import orjson
 
 from ..errors import JournalCorrupt, JournalError
 from ..fsutil import exclusive_lock, fsync_dir, makedirs, write_atomic
+from ..record import valid_name
 from .base import Cursor
 from .embedded import EmbeddedPartition
 from .segment import SEG_RE, Run, Segment, all_zeros, find_runs, scan, segment_firsts, segment_name
@@ -80,7 +81,8 @@ class SinkImpact:
     sink: str
     acked: int
     undelivered_missing: int  # missing offsets after the sink's acked one (at most that many records)
-    pending_cleared: tuple[int, int] | None
+    pending: tuple[int, int] | None  # its batch in flight, when missing records were in it ...
+    widened: tuple[int, int] | None = None  # ... and the range it is sent again as (one more offset)
     damaged: str | None = None  # why its cursor file could not be read (it starts over: acked 0)
     quarantined: Path | None = None  # where that file went
 
@@ -111,7 +113,7 @@ def _partitions(journal_dir: Path) -> list[Path]:
         names = sorted(os.listdir(root))
     except FileNotFoundError:
         return []
-    return [root / n for n in names if (root / n).is_dir()]
+    return [root / n for n in names if valid_name(n) and (root / n).is_dir()]  # as the journal lists them
 
 
 # -- finding the good frames -----------------------------------------------------------------
@@ -153,11 +155,12 @@ def missing_ranges(runs: list[Run], lo: int, hi: int | None) -> list[tuple[int, 
 
 # -- the repair -------------------------------------------------------------------------------
 
-def repair(journal_dir: Path, data_dir: Path, *, dry_run: bool = False, keep_tail: bool = False, fsync: bool = True,
-           progress: Progress | None = None, total: Callable[[int], None] | None = None) -> Report:
+def repair(journal_dir: Path, data_dir: Path, *, consumers: Sequence[str] = (), dry_run: bool = False,
+           keep_tail: bool = False, fsync: bool = True, progress: Progress | None = None,
+           total: Callable[[int], None] | None = None) -> Report:
     """Check every partition of the embedded journal in ``journal_dir`` and (unless ``dry_run``)
-    repair its damaged segments. ``total`` is told the bytes to read first, ``progress`` each
-    step. ``keep_tail``: also split the partitions' last files when good frames follow a bad
+    repair its damaged segments. ``consumers``: the configured sinks, reported on with those
+    that have a cursor file. ``total`` is told the bytes to read first, ``progress`` each step. ``keep_tail``: also split the partitions' last files when good frames follow a bad
     one there (the gateway would cut them off with the torn tail). Raises ``RepairRefused``
     while a gateway uses the data dir."""
     report = Report()
@@ -166,16 +169,19 @@ def repair(journal_dir: Path, data_dir: Path, *, dry_run: bool = False, keep_tai
         parts = _partitions(journal_dir)
         for pdir in parts:
             locks.enter_context(_exclusive(pdir / "writer.lock", f"partition {pdir.name}"))
-        if not dry_run:
-            for pdir in parts:
+        for pdir in parts:
+            if not dry_run:
                 report.finished += _finish_interrupted(journal_dir, pdir, fsync)
+            elif any((journal_dir / "repair" / pdir.name).glob("*.seg.json")):
+                report.notes.append(f"{pdir.name}: a repair was interrupted here; a run without --dry-run finishes it "
+                                    "first (what is reported below does not count it)")
         plan = [(pdir, segment_firsts(pdir)) for pdir in parts]
         if total is not None:
             total(sum(_size(pdir / segment_name(f)) for pdir, firsts in plan for f in firsts))
         for pdir, firsts in plan:
             damaged = _check_partition(pdir, firsts, report, progress, keep_tail)
             report.damaged += damaged
-            report.sinks += _sink_impacts(journal_dir, pdir, damaged, dry_run, fsync)
+            report.sinks += _sink_impacts(journal_dir, pdir, damaged, consumers, dry_run, fsync)
             if not dry_run:
                 for d in damaged:
                     _replace(journal_dir, pdir, d, fsync)
@@ -228,31 +234,36 @@ def _tail_note(partition: str, name: str, nbytes: int, after: list[Run]) -> str:
     return note
 
 
-def _sink_impacts(journal_dir: Path, pdir: Path, damaged: list[DamagedSegment], dry_run: bool,
-                  fsync: bool) -> list[SinkImpact]:
-    """Per cursor of the partition, what the missing records mean for its sink; a batch in
-    flight over them is cleared. A cursor file that cannot be read is moved to the quarantine
-    and its sink starts over (acked 0: what the journal holds is sent again, nothing skipped)."""
+def _sink_impacts(journal_dir: Path, pdir: Path, damaged: list[DamagedSegment], consumers: Sequence[str],
+                  dry_run: bool, fsync: bool) -> list[SinkImpact]:
+    """Per cursor of the partition, what the missing records mean for its sink. A batch in
+    flight over them is widened by one offset: sent again after a restart, a batch keeps its
+    range and so its key, and the same key with fewer records would replace the object it may
+    have written before, dropping from the sink the records the journal lost; one more offset
+    gives a key never used (the writer goes on after it, rule 7, so it is never a new record's).
+    A cursor file that cannot be read is moved to the quarantine and its sink starts over
+    (acked 0: what the journal holds is sent again, nothing skipped)."""
     missing = [m for d in damaged for m in d.missing]
     out: list[SinkImpact] = []
     cdir = pdir / "cursors"
-    names = sorted(n for n in os.listdir(cdir) if n.endswith(".json")) if cdir.is_dir() else []
-    for name in names:
+    names = {n for n in os.listdir(cdir) if n.endswith(".json")} if cdir.is_dir() else set()
+    for name in sorted(names | {f"{c}.json" for c in consumers}):  # no cursor file yet: acked 0
         path, sink = cdir / name, name[: -len(".json")]
         try:
             cur = EmbeddedPartition._read_cursor_file(path)
         except JournalCorrupt as exc:
             moved = None if dry_run else _quarantine(journal_dir, pdir, f"cursors/{name}", fsync)
-            out.append(SinkImpact(pdir.name, sink, 0, 0, None, str(exc), moved))
+            out.append(SinkImpact(pdir.name, sink, 0, 0, None, damaged=str(exc), quarantined=moved))
             continue
         undelivered = sum(b - max(a, cur.acked + 1) + 1 for a, b in missing if b > cur.acked)
-        cleared = None
+        widened = None
         if cur.pending and any(a <= cur.pending[1] and cur.pending[0] <= b for a, b in missing):
-            cleared = cur.pending
+            widened = (cur.pending[0], cur.pending[1] + 1)
             if not dry_run:
-                write_atomic(path, Cursor(cur.acked, None).encode(), fsync)
-        if undelivered or cleared:
-            out.append(SinkImpact(pdir.name, sink, cur.acked, undelivered, cleared))
+                write_atomic(path, Cursor(cur.acked, widened).encode(), fsync)
+        if undelivered or widened:
+            out.append(SinkImpact(pdir.name, sink, cur.acked, undelivered, cur.pending if widened else None,
+                                  widened))
     return out
 
 

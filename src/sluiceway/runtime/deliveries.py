@@ -66,7 +66,10 @@ class DeliveryManager:
         """Keep a delivery loop alive: an unexpected crash (a cursor that cannot be saved on a
         full disk, say) is logged and the loop restarted, after 1 s, then 2, 4, … up to
         ``RESTART_MAX`` s while it keeps crashing; a loop that ran ``RESTART_MAX`` s without
-        crashing starts again from 1 s. The traceback is logged at the first crash of a series."""
+        crashing starts again from 1 s. The traceback is logged at the first crash of a series.
+        At shutdown the wait is cut short and the loop tried once more; if it crashes then, it is
+        left (its records stay in the journal), so a partition that cannot be read does not hold
+        the shutdown for its whole deadline."""
         crashes = 0
         while True:
             started = time.monotonic()
@@ -76,6 +79,10 @@ class DeliveryManager:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001
+                if d.draining:
+                    log.error("delivery loop crashed while shutting down; its records stay in the journal",
+                              partition=key[0], sink=key[1], error=f"{type(e).__name__}: {e}")
+                    return
                 if time.monotonic() - started >= RESTART_MAX:
                     crashes = 0
                 delay = min(RESTART_MAX, 2.0 ** crashes)
@@ -85,7 +92,7 @@ class DeliveryManager:
                 else:
                     log.error("delivery loop crashed again; restarting", partition=key[0], sink=key[1],
                               crashes=crashes, retry_in=delay, error=f"{type(e).__name__}: {e}")
-                await asyncio.sleep(delay)
+                await d.pause(delay)
 
     async def _watch(self) -> None:
         while True:

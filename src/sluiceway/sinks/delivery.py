@@ -24,6 +24,7 @@ again alone, under its key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import random
 import time
@@ -68,14 +69,26 @@ class Delivery:
         self._rejected: dict[int, str] = {}  # set by _send when the sink refused some records
         self._draining = False
         self._stopped = asyncio.Event()
+        self._told = asyncio.Event()  # drain() or stop() was called
 
     # -- control --------------------------------------------------------------------------
     def drain(self) -> None:
         """Send what is in the journal now without waiting for batches to fill, then stop."""
         self._draining = True
+        self._told.set()
 
     def stop(self) -> None:
         self._stopped.set()
+        self._told.set()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining or self._stopped.is_set()
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if told to drain or stop meanwhile."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._told.wait(), seconds)
 
     @property
     def lag(self) -> int:

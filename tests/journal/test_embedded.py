@@ -199,6 +199,28 @@ async def test_damage_before_an_empty_tail_segment_is_corruption(tmp_path, damag
     assert before.stat().st_size == size  # nothing was cut
 
 
+async def test_cut_frames_that_cannot_be_copied_do_not_stop_the_writer(tmp_path, caplog, monkeypatch):
+    import sluiceway.journal.embedded as embedded
+
+    j = await opened(tmp_path, segment_bytes=1 << 20)
+    for i in range(5):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    (last,) = segments(tmp_path)
+    data = bytearray(last.read_bytes())
+    data[frames(last)[2][0] + HDR.size + 1] ^= 0x40
+    last.write_bytes(bytes(data))
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(embedded, "write_atomic", full)
+    j = await opened(tmp_path, segment_bytes=1 << 20)
+    assert [e.offset for e in await read_all(j.writer())] == [1, 2]
+    await j.aclose()
+    assert "No space left on device" in caplog.text and "cut all the same" in caplog.text
+
+
 async def test_an_open_refused_as_corrupt_has_cut_nothing(tmp_path):
     """The tail segment's first frame is torn (it would be cut, the file left empty and
     removed), and the segment before it is damaged at its end: refused before anything was cut

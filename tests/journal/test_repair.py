@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 from pathlib import Path
@@ -281,6 +282,10 @@ async def test_the_command(tmp_path):
     assert "repaired 1 damaged segment(s) and 0 damaged cursor(s)" in r.stdout and "quarantine" in r.stdout
     r = runner.invoke(app, ["journal", "repair", "--data-dir", str(tmp_path)])
     assert r.exit_code == 0 and "nothing to repair" in r.stdout
+    # (status runs its own event loop: not on this test's)
+    r = await asyncio.to_thread(runner.invoke, app, ["journal", "status", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "quarantine holds 1 file(s)" in r.stdout
     r = runner.invoke(app, ["journal", "repair", "--data-dir", str(tmp_path / "none")])
     assert r.exit_code == 0 and "no journal" in r.stdout
 

@@ -118,6 +118,12 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object p
             typer.echo(orjson.dumps(r).decode())
     else:
         _print(cli.out, rows)
+        kept = [f for f in (cfg.journal_dir / "quarantine").rglob("*") if f.is_file()]
+        if kept:
+            cli.out.print(f"{cfg.journal_dir / 'quarantine'} holds {len(kept)} file(s), "
+                          f"{sum(f.stat().st_size for f in kept):,} bytes: damaged journal files and cut frames, "
+                          "kept for inspection (docs/operations.md, Damaged journal files)",
+                          highlight=False, markup=False, soft_wrap=True)
     for e in errors:
         cli.err.print(f"error: {e}", highlight=False, markup=False)
     if errors:

@@ -212,7 +212,13 @@ class EmbeddedPartition(Partition):
             return
         data = data[:max(runs[-1].end, len(data.rstrip(b"\0")))]  # not the zeros written ahead
         dest = self._j.path / "quarantine" / self.name / f"{seg.path.name}.cut-at-{seg.size}"
-        write_atomic(dest, data, self._j.fsync)
+        try:
+            write_atomic(dest, data, self._j.fsync)
+        except OSError as exc:  # e.g. a full disk: the writer must still be able to start
+            log.error("journal %s: good frames follow the damaged frame at byte %d of %s, and copying the %d bytes "
+                      "to cut to %s failed (%s); they are cut all the same", self.name, seg.size, seg.path.name,
+                      len(data), dest, exc)
+            return
         log.error("journal %s: %d good frame(s) (offsets %d-%d) follow the damaged frame at byte %d of %s and are "
                   "cut off with it: the rest of a write a crash cut short, never acknowledged, unless the disk is "
                   "failing; the bytes cut are kept in %s", self.name, sum(r.last - r.first + 1 for r in runs),

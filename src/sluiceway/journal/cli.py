@@ -233,3 +233,56 @@ def _print_repair(console, report, dry_run: bool) -> None:
         say(f"{found}; run without --dry-run to repair them")
     else:
         say(f"repaired {found}; the gateway can start")
+
+
+@journal_app.command("salvage")
+def salvage_cmd(files: list[Path] = typer.Argument(..., help="Files from journal/quarantine/.", exists=True,
+                                                    dir_okay=False),
+                dry_run: bool = typer.Option(False, "--dry-run", help="Only count the records; append nothing."),
+                config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Put the records of quarantined journal files (cut tails, damaged segments moved aside)
+    back into the journal, in a partition of their own (salvage) that the gateway delivers; each
+    file is then renamed .salvaged. Safe beside a running gateway."""
+    from sluiceway import cli
+    from sluiceway.errors import JournalError
+    from sluiceway.journal import build_journal
+
+    from .salvage import PARTITION, batches, find_records, mark_salvaged
+
+    cfg = cli._load(config, data_dir=data_dir)
+    try:
+        found = [find_records(f) for f in files]
+    except JournalError as e:
+        cli.err.print(f"error: {e}", highlight=False, markup=False)
+        raise typer.Exit(2) from None
+
+    def say(text: str) -> None:
+        cli.out.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    if dry_run:
+        for f in found:
+            say(f"{f.path}: {len(f.records):,} record(s) to put back"
+                + (f", {f.skipped:,} good frame(s) that are not records" if f.skipped else ""))
+        return
+
+    async def go() -> None:
+        journal = build_journal(cfg, writer=True, writer_name=PARTITION)
+        await journal.open([])  # no consumer: this process reclaims nothing
+        try:
+            part = journal.writer()
+            for f in found:
+                first = last = None
+                for batch in batches(f.records):
+                    a, last = await part.append(batch)
+                    first = first or a
+                done = mark_salvaged(f.path, cfg.journal.fsync)
+                where = f" (partition {PARTITION}, offsets {first}-{last})" if f.records else ""
+                say(f"{f.path}: {len(f.records):,} record(s) put back into the journal{where}; the file is now {done}")
+        finally:
+            await journal.aclose()
+
+    try:
+        asyncio.run(go())
+    except JournalError as e:
+        cli.err.print(f"error: {e}", highlight=False, markup=False)
+        raise typer.Exit(1) from None

@@ -124,7 +124,8 @@ Modules
 ``segment`` holds the frame format and the code that scans and reads segment files; ``writer``
 the writer thread's code (``SegmentWriter``: create, write, write ahead, sync, end a segment);
 ``repair`` the operator's way on from a ``JournalCorrupt`` (``sluice journal repair``, gateway
-stopped): it keeps every good frame of a damaged segment and moves the file to a quarantine.
+stopped): it keeps every good frame of a damaged segment and moves the file to a quarantine;
+``salvage`` puts the records of quarantined files back (``sluice journal salvage``).
 
 Reading is cheap at the tail: each partition remembers where the last reads stopped (offset ->
 file position) and keeps a sparse offset -> position index per segment, so a read never rescans

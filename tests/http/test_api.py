@@ -430,4 +430,9 @@ async def test_a_damaged_partition_of_another_writer_does_not_stop_the_gateway(t
 
             assert [e["payload"] for e in await eventually(stored)] == [{"after": "damage"}]
             assert [p.name for p in gateway.journal.partitions()] == ["w0"]
+
+            async def alerted():  # the delivery watcher's next refresh sets it
+                return "sluice_journal_unreadable 1.0" in (await client.get("/metrics")).text or None
+
+            assert await eventually(alerted)
     assert (bad / f"{1:020d}.seg").exists()

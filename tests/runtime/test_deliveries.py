@@ -12,6 +12,14 @@ from structlog.testing import capture_logs
 import sluiceway.runtime.deliveries as deliveries
 from sluiceway.errors import JournalCorrupt, JournalError
 from sluiceway.runtime.deliveries import RESTART_MAX, DeliveryManager
+from sluiceway.telemetry.metrics import Metrics
+
+
+MANAGER = SimpleNamespace(metrics=Metrics())  # what _guard uses of its DeliveryManager
+
+
+def crashes(metrics: Metrics) -> float:
+    return metrics.registry.get_sample_value("sluice_delivery_loop_crashes_total", {"sink": "sql"}) or 0
 
 
 class Crashing:
@@ -37,8 +45,10 @@ class Crashing:
 
 async def test_a_crashing_loop_is_restarted_with_growing_pauses():
     d = Crashing(8)
-    await DeliveryManager._guard(None, ("w0", "sql"), d)  # type: ignore[arg-type]  # self is not used
+    before = crashes(MANAGER.metrics)
+    await DeliveryManager._guard(MANAGER, ("w0", "sql"), d)  # type: ignore[arg-type]
     assert d.runs == 9  # restarted after every crash, then it ran to its end
+    assert crashes(MANAGER.metrics) - before == 8
     assert d.waits == [1, 2, 4, 8, 16, RESTART_MAX, RESTART_MAX, RESTART_MAX]
 
 
@@ -46,7 +56,7 @@ async def test_the_pause_starts_over_after_a_long_healthy_run(monkeypatch):
     clock = iter([0.0, 0.5, 1.0, 1.5, 100.0, 200.0, 300.0, 300.5])
     monkeypatch.setattr(deliveries, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     d = Crashing(3)
-    await DeliveryManager._guard(None, ("w0", "sql"), d)  # type: ignore[arg-type]
+    await DeliveryManager._guard(MANAGER, ("w0", "sql"), d)  # type: ignore[arg-type]
     # runs: crash after 0.5 s (wait 1), after 0.5 s (wait 2), after 100 s healthy (back to 1)
     assert d.waits == [1, 2, 1]
 
@@ -55,7 +65,7 @@ async def test_at_shutdown_a_crashing_loop_is_tried_once_more_then_left():
     """A partition that cannot be read must not hold the shutdown for its whole deadline."""
     d = Crashing(100, drain_after=3)
     with capture_logs() as logs:
-        await DeliveryManager._guard(None, ("w0", "sql"), d)  # type: ignore[arg-type]
+        await DeliveryManager._guard(MANAGER, ("w0", "sql"), d)  # type: ignore[arg-type]
     assert d.runs == 4 and d.waits == [1, 2, 4]
     assert logs[-1]["event"] == "delivery loop crashed while shutting down; its records stay in the journal"
 
@@ -98,7 +108,7 @@ async def test_the_watcher_delivers_the_readable_partitions_when_one_is_damaged(
 
     monkeypatch.setattr(deliveries.asyncio, "sleep", sleep)
     manager = SimpleNamespace(
-        refresh_interval=2.0, deliveries={}, metrics=None, lag=lambda: {},
+        refresh_interval=2.0, deliveries={}, metrics=Metrics(), lag=lambda: {},
         journal=SimpleNamespace(refresh=refresh, partitions=lambda: [good]),
         _spawn=spawned.append,
     )
@@ -107,3 +117,5 @@ async def test_the_watcher_delivers_the_readable_partitions_when_one_is_damaged(
     assert spawned == [[good], [good]]
     damaged = [e for e in logs if logged in e["event"]]
     assert len(damaged) == 2 and all(e["error"] == str(error) and e["log_level"] == "error" for e in damaged)
+    unreadable = manager.metrics.registry.get_sample_value("sluice_journal_unreadable")
+    assert unreadable == (1 if isinstance(error, JournalCorrupt) else 0)

@@ -79,6 +79,7 @@ class DeliveryManager:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001
+                self.metrics.delivery_crashes.labels(key[1]).inc()
                 if d.draining:
                     log.error("delivery loop crashed while shutting down; its records stay in the journal",
                               partition=key[0], sink=key[1], error=f"{type(e).__name__}: {e}")
@@ -100,8 +101,10 @@ class DeliveryManager:
             try:
                 try:
                     parts = await self.journal.refresh()
+                    self.metrics.journal_unreadable.set(0)
                 except JournalError as e:  # what could be read is delivered; the rest waits
                     if isinstance(e, JournalCorrupt):
+                        self.metrics.journal_unreadable.set(1)
                         log.error("a journal partition cannot be read; its records wait until it is repaired "
                                   "(`sluice journal repair`, with the gateway stopped)", error=str(e))
                     else:  # e.g. the NATS server is away: the partitions known so far go on

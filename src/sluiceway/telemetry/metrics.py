@@ -49,6 +49,12 @@ class Metrics:
         self.spool_bytes = Gauge("sluice_blob_spool_bytes", "Bytes of the blobs in the spool", registry=r)
         self.blobs_swept = Counter("sluice_blobs_swept", "Blobs no record refers to, removed from the spool",
                                    registry=r)
+        self.journal_unreadable = Gauge("sluice_journal_unreadable",
+                                        "1 while a journal partition cannot be read (see sluice journal repair)",
+                                        registry=r)
+        self.delivery_crashes = Counter("sluice_delivery_loop_crashes",
+                                        "Delivery loops that failed unexpectedly and were restarted", ["sink"],
+                                        registry=r)
         self._accepted = self.events_accepted.values
 
     def accepted(self, stream: str, n: int) -> None:

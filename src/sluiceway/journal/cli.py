@@ -1,8 +1,10 @@
-"""``sluice journal status``: what the journal holds and how far each sink has delivered it.
+"""``sluice journal``: ``status`` (what the journal holds and how far each sink has delivered
+it), ``repair`` (a damaged embedded journal, gateway stopped: ``repair``) and ``salvage``
+(records of quarantined files back into the journal: ``salvage``).
 
-Safe beside a running gateway: the journal is opened read-only and registers no consumer, so
-it changes nothing (no cursor written, nothing reclaimed). Figures are as of the moment of
-reading; a running gateway moves them on.
+``status`` is safe beside a running gateway: the journal is opened read-only and registers no
+consumer, so it changes nothing (no cursor written, nothing reclaimed). Figures are as of the
+moment of reading; a running gateway moves them on.
 """
 
 from __future__ import annotations

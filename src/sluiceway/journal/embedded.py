@@ -47,8 +47,9 @@ Invariants
    a tail segment left empty is deleted, and the segment before it, complete by rule 2, must
    then end with a good frame (damage there raises ``JournalCorrupt``). Should good frames
    follow the bad one (a write torn across pages, or a bad sector before acknowledged
-   frames), the bytes cut are first copied to ``quarantine/<partition>/`` and an error logged. Anything else - damage in a segment that is not last, a
-   frame with a good crc but the wrong offset - raises ``JournalCorrupt``: acknowledged data is
+   frames), the bytes cut are first copied to ``quarantine/<partition>/`` and an error logged.
+   Anything else - damage in a segment that is not last, a frame with a good crc but the wrong
+   offset - raises ``JournalCorrupt``, before anything was cut or removed: acknowledged data is
    never dropped silently. Segments that are not last are checked cheaply on open (their first
    frame) and fully when first read (crc of every frame); a process remembers per segment how
    far it has verified (or written) and does not check those bytes again for every consumer.
@@ -242,7 +243,7 @@ class EmbeddedPartition(Partition):
         floor = 1
         tail: Segment | None = None
         segs: list[Segment] = []
-        cuts: list[tuple[Segment, int]] = []  # (segment, its file's size) to cut at seg.size, last first
+        cuts: list[tuple[Segment, int, bool]] = []  # (segment, file size, damaged): cut at seg.size, last first
         opened: list[Segment] = []  # closed below if anything fails
         try:
             while firsts:
@@ -259,7 +260,7 @@ class EmbeddedPartition(Partition):
                     raise JournalCorrupt(f"{seg.path}: damaged frame at byte {seg.size} (offset {seg.next_off}), "
                                          "in a segment that was complete before the next one was started")
                 if damaged or not seg.size:
-                    cuts.append((seg, size))
+                    cuts.append((seg, size, damaged))
                 if seg.size:
                     tail = seg
                     break
@@ -275,8 +276,8 @@ class EmbeddedPartition(Partition):
             for seg in (*segs, *opened):
                 seg.close()
             raise
-        for seg, size in cuts:
-            if seg.size < size:
+        for seg, size, damaged in cuts:
+            if damaged:
                 log.warning("journal %s: truncating torn tail of %s at byte %d (%d bytes)",
                             self.name, seg.path.name, seg.size, size - seg.size)
                 self._keep_cut_frames(seg, size)

@@ -34,59 +34,111 @@ SLOW = "journal:\n  segment_bytes: 4096\nsinks:\n  - {name: sql, type: sql, batc
 FAST = "journal:\n  segment_bytes: 4096\nsinks:\n  - {name: sql, type: sql, batch: {max_age: 0.1s}}\n"
 
 
+class Gateway:
+    """A data dir with a token, and ``sluice serve`` started on it as asked."""
+
+    def __init__(self, tmp_path: Path):
+        self.data, self.log, self.config = tmp_path / "data", tmp_path / "serve.log", tmp_path / "sluice.yaml"
+        self.config.write_text(SLOW)
+        self.common = ["-c", str(self.config), "--data-dir", str(self.data)]
+        made = sluice("tokens", "create", "--tenant", "acme", "--scopes", "ingest,read", *self.common)
+        assert made.returncode == 0, made.stderr
+        self.headers = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/v1/streams/usage/events"
+
+    def serve(self) -> subprocess.Popen:
+        return spawn(["serve", *self.common, "--port", str(self.port)], self.log)
+
+    def post(self, payload: object) -> None:
+        assert httpx.post(self.url, json=payload, headers=self.headers).status_code == 202
+
+    def damaged(self) -> tuple[Path, int]:
+        """60 records taken and left undelivered (the gateway killed), then the second segment's
+        first frame damaged (caught when the worker opens its partition): that segment and the
+        offset of the record lost."""
+        proc = self.serve()
+        try:
+            wait_up(self.port, proc, self.log)
+            for i in range(60):
+                self.post({"i": i, "pad": "x" * 200})
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # no flush at shutdown: the records stay undelivered
+            proc.wait()
+        files = segs(self.data)
+        assert len(files) >= 3
+        return files[1], damage(files[1], 0)
+
+    def delivered(self, until: object) -> list[object]:
+        """The payloads' ``i`` in the SQL store once ``until`` is among them."""
+        deadline = time.monotonic() + 60
+        while True:
+            events = httpx.get(self.url, params={"limit": 1000}, headers=self.headers).json()["events"]
+            seen = [e["payload"]["i"] for e in events]
+            if until in seen or time.monotonic() > deadline:
+                return seen
+            time.sleep(0.2)
+
+
 def test_a_damaged_journal_is_refused_then_repaired(tmp_path):
-    data, log = tmp_path / "data", tmp_path / "serve.log"
-    config = tmp_path / "sluice.yaml"
-    config.write_text(SLOW)  # the records wait in the journal: nothing is delivered before the damage
-    common = ["-c", str(config), "--data-dir", str(data)]
-    made = sluice("tokens", "create", "--tenant", "acme", "--scopes", "ingest,read", *common)
-    assert made.returncode == 0, made.stderr
-    token = made.stdout.strip().splitlines()[-1]
-    port = free_port()
-    headers = {"Authorization": f"Bearer {token}"}
-    url = f"http://127.0.0.1:{port}/v1/streams/usage/events"
-
-    proc = spawn(["serve", *common, "--port", str(port)], log)
+    gw = Gateway(tmp_path)
+    seg, lost = gw.damaged()
+    proc = gw.serve()
     try:
-        wait_up(port, proc, log)
-        for i in range(60):
-            assert httpx.post(url, json={"i": i, "pad": "x" * 200}, headers=headers).status_code == 202
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # no flush at shutdown: the records stay undelivered
-        proc.wait()
-    files = segs(data)
-    assert len(files) >= 3
-    lost = damage(files[1], 0)  # caught when the worker opens its partition
-
-    proc = spawn(["serve", *common, "--port", str(port)], log)
-    try:
-        wait_for(log, "sluice journal repair", proc)
-        busy = sluice("journal", "repair", *common)
+        wait_for(gw.log, "sluice journal repair", proc)
+        busy = sluice("journal", "repair", *gw.common)
         assert busy.returncode == 1 and "stop it first" in busy.stderr
     finally:
         stop(proc)
 
-    dry = sluice("journal", "repair", "--dry-run", *common)
-    assert dry.returncode == 0 and files[1].name in dry.stdout and "would keep" in dry.stdout
-    fixed = sluice("journal", "repair", *common)
+    dry = sluice("journal", "repair", "--dry-run", *gw.common)
+    assert dry.returncode == 0 and seg.name in dry.stdout and "would keep" in dry.stdout
+    fixed = sluice("journal", "repair", *gw.common)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "repaired 1 damaged segment(s)" in fixed.stdout and "at most 1 of the missing" in fixed.stdout
-    assert (data / "journal" / "quarantine" / "w0" / files[1].name).exists()
+    assert (gw.data / "journal" / "quarantine" / "w0" / seg.name).exists()
 
-    config.write_text(FAST)
-    proc = spawn(["serve", *common, "--port", str(port)], log)
+    gw.config.write_text(FAST)
+    proc = gw.serve()
     try:
-        wait_up(port, proc, log)
-        assert httpx.post(url, json={"i": "after"}, headers=headers).status_code == 202
-        deadline = time.monotonic() + 60
-        while True:
-            events = httpx.get(url, params={"limit": 1000}, headers=headers).json()["events"]
-            if any(e["payload"]["i"] == "after" for e in events) or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        seen = [e["payload"]["i"] for e in events]
-        assert seen == [i for i in range(60) if i != lost - 1] + ["after"]  # offset n holds record n - 1
+        wait_up(gw.port, proc, gw.log)
+        gw.post({"i": "after"})
+        # offset n holds record n - 1
+        assert gw.delivered("after") == [i for i in range(60) if i != lost - 1] + ["after"]
     finally:
         assert stop(proc) == 0
-    status = sluice("journal", "status", "--json", *common)
+    status = sluice("journal", "status", "--json", *gw.common)
     assert status.returncode == 0, status.stderr
+
+
+def test_when_damaged_continue_keeps_taking_data_until_the_repair(tmp_path):
+    gw = Gateway(tmp_path)
+    seg, lost = gw.damaged()
+    gw.config.write_text(FAST.replace("journal:\n", "journal:\n  when_damaged: continue\n"))
+    proc = gw.serve()
+    try:
+        wait_up(gw.port, proc, gw.log)
+        gw.post({"i": "during"})
+        # the records before the damage are delivered, the new one too; the rest waits
+        assert gw.delivered("during") == list(range(lost - 1)) + ["during"]
+        assert "journal partition w0 is damaged" in gw.log.read_text()
+        deadline = time.monotonic() + 30  # delivery meets the damage when it reads w0
+        while 'sluice_delivery_loop_crashes_total{sink="sql"}' not in httpx.get(
+                f"http://127.0.0.1:{gw.port}/metrics").text:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    finally:
+        assert stop(proc) == 1  # records left undelivered (those of w0 after the damage)
+    assert seg.exists() and (gw.data / "journal" / "partitions" / "w0-1").is_dir()
+
+    fixed = sluice("journal", "repair", *gw.common)
+    assert fixed.returncode == 0 and "repaired 1 damaged segment(s)" in fixed.stdout, fixed.stdout + fixed.stderr
+    proc = gw.serve()
+    try:
+        wait_up(gw.port, proc, gw.log)
+        gw.post({"i": "after"})
+        seen = gw.delivered(59)
+        assert sorted(i for i in seen if isinstance(i, int)) == [i for i in range(60) if i != lost - 1]
+        assert seen.count("during") == 1
+    finally:
+        assert stop(proc) == 0

@@ -221,6 +221,33 @@ async def test_cut_frames_that_cannot_be_copied_do_not_stop_the_writer(tmp_path,
     assert "No space left on device" in caplog.text and "cut all the same" in caplog.text
 
 
+@pytest.mark.parametrize("writer_name, taken", [(None, "w1"), ("w0", "w0-1")])
+async def test_when_damaged_continue_leaves_the_partition_and_takes_another(tmp_path, caplog, writer_name, taken):
+    j = await opened(tmp_path, segment_bytes=1024, writer_name=writer_name)
+    for i in range(60):
+        await j.writer().append([item(i)])
+    await j.aclose()
+    damage_first_frame(segments(tmp_path)[0])
+    files = {p: p.read_bytes() for p in (tmp_path / "partitions" / "w0").glob("*.seg")}
+    with pytest.raises(JournalCorrupt):  # the default: refuse
+        await opened(tmp_path, segment_bytes=1024, writer_name=writer_name)
+    j = await opened(tmp_path, segment_bytes=1024, writer_name=writer_name, when_damaged="continue")
+    try:
+        assert j.writer().name == taken and await j.writer().append([b"after"]) == (1, 1)
+        (w0,) = [p for p in j.partitions() if p.name == "w0"]  # followed as another writer's
+        with pytest.raises(JournalCorrupt):  # its damage is found when it is read
+            await read_all(w0)
+    finally:
+        await j.aclose()
+    assert {p: p.read_bytes() for p in (tmp_path / "partitions" / "w0").glob("*.seg")} == files
+    assert "journal partition w0 is damaged" in caplog.text
+    j = await opened(tmp_path, segment_bytes=1024, writer_name=writer_name, when_damaged="continue")
+    try:  # the next start finds its records again
+        assert j.writer().name == taken and [e.data for e in await read_all(j.writer())] == [b"after"]
+    finally:
+        await j.aclose()
+
+
 async def test_an_open_refused_as_corrupt_has_cut_nothing(tmp_path):
     """The tail segment's first frame is torn (it would be cut, the file left empty and
     removed), and the segment before it is damaged at its end: refused before anything was cut

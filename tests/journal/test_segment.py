@@ -121,8 +121,11 @@ def test_read_frames_verifies_what_was_not_checked(tmp_path):
     data = bytearray(seg.path.read_bytes())
     data[-1] ^= 0x01
     seg.path.write_bytes(data)
+    # the entries before the damaged frame are returned, with where the next read starts: there
+    out, at_seg, pos, expected = read_frames([seg], 0, 0, 1, 1, 100, 1 << 20)
+    assert [e.offset for e in out] == [1, 2, 3] and (at_seg, expected) == (seg, 4)
     with pytest.raises(JournalCorrupt, match="offset 4"):
-        read_frames([seg], 0, 0, 1, 1, 100, 1 << 20)
+        read_frames([seg], 0, pos, 4, 4, 100, 1 << 20)
     seg.close()
 
 

@@ -91,7 +91,7 @@ async def test_a_pause_ends_when_the_delivery_is_told_to_drain(tmp_path):
 async def test_the_watcher_delivers_the_readable_partitions_when_one_is_damaged(monkeypatch, error, logged):
     """``refresh`` raises for a partition it cannot read after taking the others (or when the
     journal's server is away): the partitions known get their delivery loops, and the error is
-    logged at every try, naming what it is."""
+    logged, naming what it is."""
     good = SimpleNamespace(name="w2")
     spawned: list[list[object]] = []
 
@@ -110,12 +110,27 @@ async def test_the_watcher_delivers_the_readable_partitions_when_one_is_damaged(
     manager = SimpleNamespace(
         refresh_interval=2.0, deliveries={}, metrics=Metrics(), lag=lambda: {},
         journal=SimpleNamespace(refresh=refresh, partitions=lambda: [good]),
-        _spawn=spawned.append,
+        _spawn=spawned.append, _journal_error=None,
     )
+    manager._repeated = lambda message: DeliveryManager._repeated(manager, message)  # type: ignore[arg-type]
     with capture_logs() as logs, pytest.raises(asyncio.CancelledError):
         await DeliveryManager._watch(manager)  # type: ignore[arg-type]
     assert spawned == [[good], [good]]
     damaged = [e for e in logs if logged in e["event"]]
-    assert len(damaged) == 2 and all(e["error"] == str(error) and e["log_level"] == "error" for e in damaged)
+    # tried at every refresh, logged once (then again every REPEAT_LOG seconds)
+    assert len(damaged) == 1 and damaged[0]["error"] == str(error) and damaged[0]["log_level"] == "error"
     unreadable = manager.metrics.registry.get_sample_value("sluice_journal_unreadable")
     assert unreadable == (1 if isinstance(error, JournalCorrupt) else 0)
+
+
+def test_a_journal_error_is_logged_again_only_after_a_while_or_when_it_changes(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(deliveries, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    manager = SimpleNamespace(_journal_error=None)
+    repeated = lambda m: DeliveryManager._repeated(manager, m)  # type: ignore[arg-type]  # noqa: E731
+    assert not repeated("w1 is damaged")
+    now[0] += 2
+    assert repeated("w1 is damaged")
+    assert not repeated("w2 is damaged")  # another error: at once
+    now[0] += deliveries.REPEAT_LOG
+    assert not repeated("w2 is damaged")

@@ -342,3 +342,30 @@ async def test_a_kill_during_a_split_retry_sends_the_part_in_flight_again_alone(
     await d._retry_dead_letters()
     assert await store.count_dead_letters("rec") == 0
     assert sorted(i for records in sink.objects.values() for i in records) == [0, 1, 2, 3, 4]
+
+
+async def test_records_before_a_damaged_frame_are_delivered_then_the_loop_stops_there(env):
+    """A read that meets damage further on returns what it read before it; the batch goes out,
+    the next read raises JournalCorrupt and the loop fails there (its guard logs and retries)."""
+    from sluiceway.errors import JournalCorrupt
+
+    j, store = env
+    part = j.writer()
+    await part.append([rec(i=i).encode() for i in range(5)])
+    calls = 0
+    real = part.read
+
+    async def read(after, max_count, max_bytes):
+        nonlocal calls
+        calls += 1
+        if after >= 3:  # offset 4 is damaged
+            raise JournalCorrupt("w0/00000000000000000001.seg: damaged frame at byte 400 (offset 4)")
+        return (await real(after, min(max_count, 3 - after), max_bytes))
+
+    part.read = read  # type: ignore[method-assign]
+    sink = Recorder()
+    d = Delivery(part, sink, cfg(), store)
+    with pytest.raises(JournalCorrupt, match="offset 4"):
+        await asyncio.wait_for(d.run(), 10)
+    assert [(b.first_offset, b.last_offset) for b in sink.batches] == [(1, 3)]
+    assert (await part.load_cursor("rec")) == Cursor(acked=3, pending=None)

@@ -87,6 +87,9 @@ class JournalConfig(StrictModel):
     # space free on the journal's file system at start, split among the writing partitions.
     max_bytes: Annotated[int | Literal["auto"], BeforeValidator(_size_or_auto)] = "auto"
     when_full: Literal["reject"] = "reject"
+    # An HTTP worker whose own partition is damaged (embedded journal): refuse to start, or
+    # leave it for `sluice journal repair` and write to another partition.
+    when_damaged: Literal["refuse", "continue"] = "refuse"
     fsync: bool = True
     # Newest bytes of each partition left in the OS page cache; older synced pages are
     # dropped after their sync. null: leave it all to the kernel.

@@ -34,5 +34,5 @@ def build_journal(config: "Config", *, writer: bool, writer_name: str | None,
     return EmbeddedJournal(
         config.journal_dir, segment_bytes=j.segment_bytes, max_bytes=config.journal_max_bytes(), fsync=j.fsync,
         writer=writer, writer_name=writer_name, fsync_observer=fsync_observer, page_cache_bytes=j.page_cache_bytes,
-        commit_delay=j.commit_delay, preallocate_bytes=j.preallocate_bytes,
+        commit_delay=j.commit_delay, preallocate_bytes=j.preallocate_bytes, when_damaged=j.when_damaged,
     )

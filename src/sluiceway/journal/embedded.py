@@ -91,7 +91,10 @@ may save cursors of any partition and reclaim its segments; a process that finds
 rescans. Running two deliveries of the same consumer on the same partition is the caller's bug.
 Another writer's partition that cannot be read (``JournalCorrupt``) does not fail ``open``: it is
 logged and left out, and each ``refresh`` tries it again and raises, after taking the others.
-Damage in the process's own partition does fail ``open`` (rule 4).
+Damage in the process's own partition does fail ``open`` (rule 4), unless ``when_damaged`` is
+"continue": the partition is then left as it is, for the operator, and the process takes the
+next free name (``w1``, …; after a fixed ``writer_name`` ``<name>-1``, …), as if another writer
+held the damaged one.
 
 Page cache
 ----------
@@ -142,7 +145,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -756,6 +759,7 @@ class EmbeddedJournal(Journal):
         page_cache_bytes: int | None = 32 * 1024 * 1024,
         commit_delay: float = 0.0,
         preallocate_bytes: int = 4 * 1024 * 1024,
+        when_damaged: str = "refuse",
     ) -> None:
         if segment_bytes <= 0 or max_bytes <= 0 or poll_interval <= 0:
             raise ValueError("segment_bytes, max_bytes and poll_interval must be positive")
@@ -776,6 +780,9 @@ class EmbeddedJournal(Journal):
         if preallocate_bytes < 0:
             raise ValueError("preallocate_bytes must not be negative")
         self.preallocate_bytes = preallocate_bytes  # zeros ahead of the last frame ("Preallocation")
+        if when_damaged not in ("refuse", "continue"):
+            raise ValueError("when_damaged must be 'refuse' or 'continue'")
+        self.when_damaged = when_damaged  # the own partition is damaged: refuse to open, or take another
         self.consumers: tuple[str, ...] = ()
         self._own: EmbeddedPartition | None = None
         self._parts: dict[str, EmbeddedPartition] = {}
@@ -791,13 +798,24 @@ class EmbeddedJournal(Journal):
         self._opened = True
         await asyncio.to_thread(makedirs, self.path / "partitions", self.fsync)
         if self.is_writer:
-            own = await asyncio.to_thread(self._take_partition)
+            damaged: set[str] = set()
+            while True:
+                own = await asyncio.to_thread(self._take_partition, damaged)
+                try:
+                    await asyncio.to_thread(own._recover)
+                except JournalCorrupt as exc:
+                    await own.aclose()
+                    if self.when_damaged != "continue":
+                        raise
+                    log.error("journal partition %s is damaged; it is left as it is for sluice journal repair, and "
+                              "this process writes to another (journal.when_damaged: continue): %s", own.name, exc)
+                    damaged.add(own.name)
+                    continue
+                except BaseException:
+                    await own.aclose()
+                    raise
+                break
             self._parts[own.name] = own
-            try:
-                await asyncio.to_thread(own._recover)
-            except BaseException:
-                await own.aclose()
-                raise
             own._start()
             self._own = own
         try:
@@ -806,9 +824,20 @@ class EmbeddedJournal(Journal):
             log.error("a journal partition cannot be read; its records wait until it is repaired "
                       "(`sluice journal repair`, with the gateway stopped): %s", exc)
 
-    def _take_partition(self) -> EmbeddedPartition:
-        names = [self.writer_name] if self.writer_name else (f"w{i}" for i in itertools.count())
+    def _take_partition(self, skip: Collection[str] = ()) -> EmbeddedPartition:
+        """The first free partition: ``writer_name``, else ``w0``, ``w1``, … After damaged
+        ones (``skip``, ``when_damaged: continue``), a fixed name goes on as ``<name>-1``, …."""
+        base = self.writer_name
+        names: Iterable[str]
+        if base and not skip:
+            names = [base]
+        elif base:
+            names = itertools.chain([base], (f"{base}-{i}" for i in itertools.count(1)))
+        else:
+            names = (f"w{i}" for i in itertools.count())
         for name in names:
+            if name in skip:
+                continue
             pdir = self.path / "partitions" / name
             makedirs(pdir, self.fsync)
             fd = os.open(pdir / "writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)

@@ -182,63 +182,73 @@ def read_frames(segs: list[Segment], k: int, pos: int, expected: int, start: int
     """Entries from offset ``start`` on, reading from ``segs[k]`` at byte ``pos`` (where the frame
     of offset ``expected`` begins) through the later segments, up to ``max_count`` entries or
     about ``max_bytes`` (at least one). Verifies the crc of bytes this process has not checked
-    yet. Returns the entries and where the next read goes on: (segment, position, offset)."""
+    yet. Returns the entries and where the next read goes on: (segment, position, offset).
+    A damaged frame raises ``JournalCorrupt``, unless entries were read before it: those are
+    returned, and the next read, which starts at the damaged frame, raises."""
     seg = segs[k]
     crc32, unpack = _crc32, HEADER.unpack_from
     out: list[Entry] = []
     total, want, stop = 0, CHUNK, False
-    while True:
-        if pos >= seg.size:
-            if k + 1 >= len(segs):
-                break
-            k += 1
-            seg, pos, expected, want = segs[k], 0, segs[k].first, CHUNK
-            continue
-        fd = seg.fd if seg.fd is not None else seg.open_fd()
-        n_req = min(seg.size - pos, want)
-        buf = os.pread(fd, n_req, pos)
-        n, i, length = len(buf), 0, 0
-        if n < n_req:
-            raise JournalCorrupt(f"{seg.path}: file ends at byte {pos + n}, expected {seg.size}")
-        mv = memoryview(buf)
-        while n - i >= HDR:
-            length, crc, off = unpack(buf, i)
-            j = i + HDR + length
-            if j > n:
-                break
-            if off != expected:
-                raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos + i} (offset {expected})")
-            if pos + i >= seg.checked:  # not verified yet in this process
-                if crc32(mv[i + 8 : j]) != crc:
-                    raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos + i} (offset {expected})")
-                if pos + i == seg.checked:
-                    seg.checked = pos + j
-            if off >= start:
-                if out and total + length > max_bytes:
-                    stop = True
+    at = pos  # the frame being read: where a damaged one begins
+    try:
+        while True:
+            if pos >= seg.size:
+                if k + 1 >= len(segs):
                     break
-                out.append(Entry(off, buf[i + HDR : j]))
-                total += length
+                k += 1
+                seg, pos, expected, want = segs[k], 0, segs[k].first, CHUNK
+                continue
+            fd = seg.fd if seg.fd is not None else seg.open_fd()
+            n_req = min(seg.size - pos, want)
+            buf = os.pread(fd, n_req, pos)
+            n, i, length = len(buf), 0, 0
+            at = pos
+            if n < n_req:
+                raise JournalCorrupt(f"{seg.path}: file ends at byte {pos + n}, expected {seg.size}")
+            mv = memoryview(buf)
+            while n - i >= HDR:
+                length, crc, off = unpack(buf, i)
+                j = i + HDR + length
+                if j > n:
+                    break
+                if off != expected:
+                    at = pos + i
+                    raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos + i} (offset {expected})")
+                if pos + i >= seg.checked:  # not verified yet in this process
+                    if crc32(mv[i + 8 : j]) != crc:
+                        at = pos + i
+                        raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos + i} (offset {expected})")
+                    if pos + i == seg.checked:
+                        seg.checked = pos + j
+                if off >= start:
+                    if out and total + length > max_bytes:
+                        stop = True
+                        break
+                    out.append(Entry(off, buf[i + HDR : j]))
+                    total += length
+                    i = j
+                    expected += 1
+                    if len(out) >= max_count or total >= max_bytes:
+                        stop = True
+                        break
+                    continue
                 i = j
                 expected += 1
-                if len(out) >= max_count or total >= max_bytes:
-                    stop = True
-                    break
+            if i == 0 and not stop:
+                if n < HDR or pos + HDR + length > seg.size:
+                    raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos} (offset {expected})")
+                want = HDR + length
                 continue
-            i = j
-            expected += 1
-        if i == 0 and not stop:
-            if n < HDR or pos + HDR + length > seg.size:
-                raise JournalCorrupt(f"{seg.path}: damaged frame at byte {pos} (offset {expected})")
-            want = HDR + length
-            continue
-        pos += i
-        seg.note(expected, pos)
-        if stop:
-            break
-        want = min(want * 2, MAX_CHUNK)
+            pos += i
+            seg.note(expected, pos)
+            if stop:
+                break
+            want = min(want * 2, MAX_CHUNK)
+    except JournalCorrupt:
+        if not out:
+            raise
+        return out, seg, at, expected
     return out, seg, pos, expected
-
 
 
 @dataclass

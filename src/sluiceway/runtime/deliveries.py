@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 log = get_logger("sluiceway.deliveries")
 RESTART_MAX = 30.0  # seconds: the longest wait before restarting a delivery loop that keeps crashing
+REPEAT_LOG = 300.0  # seconds: the same journal error is logged again after this, not at every refresh
 
 
 def build_sinks(config: "Config", store: "Store") -> list[tuple["Sink", object]]:
@@ -45,6 +46,7 @@ class DeliveryManager:
         self.deliveries: dict[tuple[str, str], Delivery] = {}
         self.tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._watcher: asyncio.Task[None] | None = None
+        self._journal_error: tuple[str, float] | None = None  # last logged (message, when)
 
     async def start(self) -> None:
         self._spawn(self.journal.partitions())
@@ -102,14 +104,21 @@ class DeliveryManager:
                 try:
                     parts = await self.journal.refresh()
                     self.metrics.journal_unreadable.set(0)
+                    if self._journal_error is not None:
+                        log.info("the journal's partitions can all be read again")
+                        self._journal_error = None
                 except JournalError as e:  # what could be read is delivered; the rest waits
                     if isinstance(e, JournalCorrupt):
                         self.metrics.journal_unreadable.set(1)
+                    if self._repeated(str(e)):
+                        pass  # logged a moment ago
+                    elif isinstance(e, JournalCorrupt):
                         log.error("a journal partition cannot be read; its records wait until it is repaired "
-                                  "(`sluice journal repair`, with the gateway stopped)", error=str(e))
+                                  "(`sluice journal repair`, with the gateway stopped)", error=str(e),
+                                  repeated_every=f"{REPEAT_LOG:g}s")
                     else:  # e.g. the NATS server is away: the partitions known so far go on
                         log.error("the journal's partitions cannot be listed now; tried again shortly",
-                                  error=str(e))
+                                  error=str(e), repeated_every=f"{REPEAT_LOG:g}s")
                     parts = self.journal.partitions()
                 self._spawn(parts)
                 for (part, sink), d in self.deliveries.items():
@@ -118,6 +127,16 @@ class DeliveryManager:
                     self.metrics.sink_lag.labels(sink).set(v)
             except Exception:  # noqa: BLE001
                 log.exception("delivery watcher failed")
+
+    def _repeated(self, message: str) -> bool:
+        """True if this journal error was logged less than ``REPEAT_LOG`` ago (it is refreshed
+        every few seconds: once is enough, then a reminder now and then)."""
+        now = time.monotonic()
+        last = self._journal_error
+        if last is not None and last[0] == message and now - last[1] < REPEAT_LOG:
+            return True
+        self._journal_error = (message, now)
+        return False
 
     def lag(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -31,7 +31,7 @@ import time
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from sluiceway.config.types import SinkConfigBase
-from sluiceway.errors import PermanentError, RejectedRecords, TransientError
+from sluiceway.errors import JournalCorrupt, PermanentError, RejectedRecords, TransientError
 from sluiceway.journal.base import Cursor, Entry, Partition
 from sluiceway.record import RecordHead, decode_head
 from sluiceway.sinks.base import Batch, Sink
@@ -126,7 +126,12 @@ class Delivery:
         deadline = time.monotonic() + b.max_age
         after = self.acked
         while True:
-            more = await self.partition.read(after, b.max_records - len(entries), b.max_bytes - size)
+            try:
+                more = await self.partition.read(after, b.max_records - len(entries), b.max_bytes - size)
+            except JournalCorrupt:  # damage further on: what was read before it goes out first
+                if entries:
+                    return entries
+                raise
             if more:
                 entries.extend(more)
                 size += sum(len(e.data) for e in more)

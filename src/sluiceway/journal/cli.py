@@ -122,14 +122,18 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object p
         _print(cli.out, rows)
         kept = [f for f in (cfg.journal_dir / "quarantine").rglob("*") if f.is_file()]
         if kept:
-            cli.out.print(f"{cfg.journal_dir / 'quarantine'} holds {len(kept)} file(s), "
-                          f"{sum(f.stat().st_size for f in kept):,} bytes: damaged journal files and cut frames, "
-                          "kept for inspection (docs/operations.md, Damaged journal files)",
-                          highlight=False, markup=False, soft_wrap=True)
+            _say(cli.out, f"{cfg.journal_dir / 'quarantine'} holds {len(kept)} file(s), "
+                 f"{sum(f.stat().st_size for f in kept):,} bytes: damaged journal files and cut frames, "
+                 "kept for inspection (docs/operations.md, Damaged journal files)")
     for e in errors:
         cli.err.print(f"error: {e}", highlight=False, markup=False)
     if errors:
         raise typer.Exit(1)
+
+
+def _say(console, text: str) -> None:
+    """One line of plain text, not wrapped (a line a script may look for stays whole)."""
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 def _print(console, rows: list[dict[str, Any]]) -> None:
@@ -201,7 +205,9 @@ def repair_cmd(dry_run: bool = typer.Option(False, "--dry-run", help="Only repor
 
 
 def _print_repair(console, report, dry_run: bool) -> None:
-    say = lambda text: console.print(text, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
+    def say(text: str) -> None:
+        _say(console, text)
+
     for name in report.finished:
         say(f"{name}: finished the repair that was interrupted")
     say(f"checked {report.segments_checked} segment(s), {report.bytes_checked:,} bytes")
@@ -259,7 +265,7 @@ def salvage_cmd(files: list[Path] = typer.Argument(..., help="Files from journal
         raise typer.Exit(2) from None
 
     def say(text: str) -> None:
-        cli.out.print(text, highlight=False, markup=False, soft_wrap=True)
+        _say(cli.out, text)
 
     if dry_run:
         for f in found:

@@ -226,7 +226,7 @@ class EmbeddedPartition(Partition):
             return
         log.error("journal %s: %d good frame(s) (offsets %d-%d) follow the damaged frame at byte %d of %s and are "
                   "cut off with it: the rest of a write a crash cut short, never acknowledged, unless the disk is "
-                  "failing; the bytes cut are kept in %s", self.name, sum(r.last - r.first + 1 for r in runs),
+                  "failing; the bytes cut are kept in %s", self.name, sum(r.count for r in runs),
                   runs[0].first, runs[-1].last, seg.size, seg.path.name, dest)
 
     def _list(self) -> list[int]:

@@ -68,7 +68,7 @@ class DamagedSegment:
 
     @property
     def kept(self) -> int:
-        return sum(r.last - r.first + 1 for r in self.runs)
+        return sum(r.count for r in self.runs)
 
     @property
     def missing_count(self) -> int:
@@ -160,9 +160,10 @@ def repair(journal_dir: Path, data_dir: Path, *, consumers: Sequence[str] = (), 
            total: Callable[[int], None] | None = None) -> Report:
     """Check every partition of the embedded journal in ``journal_dir`` and (unless ``dry_run``)
     repair its damaged segments. ``consumers``: the configured sinks, reported on with those
-    that have a cursor file. ``total`` is told the bytes to read first, ``progress`` each step. ``keep_tail``: also split the partitions' last files when good frames follow a bad
-    one there (the gateway would cut them off with the torn tail). Raises ``RepairRefused``
-    while a gateway uses the data dir."""
+    that have a cursor file. ``total`` is told the bytes to read first, ``progress`` each step.
+    ``keep_tail``: also split the partitions' last files when good frames follow a bad one
+    there (the gateway would cut them off with the torn tail). Raises ``RepairRefused`` while a
+    gateway uses the data dir."""
     report = Report()
     with ExitStack() as locks:
         locks.enter_context(_exclusive(data_dir / "delivery.lock", "delivery"))
@@ -227,8 +228,7 @@ def _tail_note(partition: str, name: str, nbytes: int, after: list[Run]) -> str:
     note = (f"{partition}/{name}: the last segment ends with {nbytes:,} byte(s) that are not whole frames "
             "(a write a crash cut short); the gateway cuts them off when it next takes this partition")
     if after:
-        count = sum(r.last - r.first + 1 for r in after)
-        note += (f". {count} good frame(s) follow the damage (offsets {after[0].first}-{after[-1].last}): records "
+        note += (f". {sum(r.count for r in after)} good frame(s) follow the damage (offsets {after[0].first}-{after[-1].last}): records "
                  "of that unacknowledged write, or acknowledged ones behind damage to the disk; "
                  "--keep-tail keeps them")
     return note

@@ -30,7 +30,7 @@ from pathlib import Path
 from ..errors import JournalError
 from ..fsutil import fsync_dir
 from ..record import decode_head
-from .segment import HDR, find_runs
+from .segment import HDR, find_runs, run_payloads
 
 PARTITION = "salvage"
 NAME_RE = re.compile(r"(\d{20})\.seg(?:\.cut-at-\d+|\.\d+)?\Z")
@@ -55,11 +55,7 @@ def find_records(path: Path) -> Found:
     data = path.read_bytes()
     records, skipped = [], 0
     for run in find_runs(data, first, first + len(data) // HDR):
-        pos = run.start
-        while pos < run.end:
-            length = int.from_bytes(data[pos:pos + 4], "little")
-            payload = data[pos + HDR:pos + HDR + length]
-            pos += HDR + length
+        for payload in run_payloads(data, run):
             if decode_head(payload) is None:
                 skipped += 1
             else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -260,6 +261,19 @@ class Run:
     last: int
     start: int
     end: int
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+
+def run_payloads(data: bytes, run: Run) -> Iterator[bytes]:
+    """The payloads of a run's frames in ``data`` (the bytes ``find_runs`` was given)."""
+    pos = run.start
+    while pos < run.end:
+        length = HEADER.unpack_from(data, pos)[0]
+        yield data[pos + HDR:pos + HDR + length]
+        pos += HDR + length
 
 
 def find_runs(data: bytes, lo: int, hi: int | None) -> list[Run]:

@@ -110,15 +110,14 @@ class DeliveryManager:
                 except JournalError as e:  # what could be read is delivered; the rest waits
                     if isinstance(e, JournalCorrupt):
                         self.metrics.journal_unreadable.set(1)
-                    if self._repeated(str(e)):
-                        pass  # logged a moment ago
-                    elif isinstance(e, JournalCorrupt):
-                        log.error("a journal partition cannot be read; its records wait until it is repaired "
-                                  "(`sluice journal repair`, with the gateway stopped)", error=str(e),
-                                  repeated_every=f"{REPEAT_LOG:g}s")
-                    else:  # e.g. the NATS server is away: the partitions known so far go on
-                        log.error("the journal's partitions cannot be listed now; tried again shortly",
-                                  error=str(e), repeated_every=f"{REPEAT_LOG:g}s")
+                    if not self._repeated(str(e)):
+                        if isinstance(e, JournalCorrupt):
+                            log.error("a journal partition cannot be read; its records wait until it is repaired "
+                                      "(`sluice journal repair`, with the gateway stopped)", error=str(e),
+                                      repeated_every=f"{REPEAT_LOG:g}s")
+                        else:  # e.g. the NATS server is away: the partitions known so far go on
+                            log.error("the journal's partitions cannot be listed now; tried again shortly",
+                                      error=str(e), repeated_every=f"{REPEAT_LOG:g}s")
                     parts = self.journal.partitions()
                 self._spawn(parts)
                 for (part, sink), d in self.deliveries.items():

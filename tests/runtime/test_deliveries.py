@@ -106,11 +106,14 @@ async def test_the_watcher_delivers_the_readable_partitions_when_one_is_damaged(
         if sleeps > 2:
             raise asyncio.CancelledError
 
+    async def reclaim_idle() -> None:
+        pass
+
     monkeypatch.setattr(deliveries.asyncio, "sleep", sleep)
     manager = SimpleNamespace(
         refresh_interval=2.0, deliveries={}, metrics=Metrics(), lag=lambda: {},
         journal=SimpleNamespace(refresh=refresh, partitions=lambda: [good]),
-        _spawn=spawned.append, _journal_error=None,
+        _spawn=spawned.append, _journal_error=None, _reclaim_idle=reclaim_idle,
     )
     manager._repeated = lambda message: DeliveryManager._repeated(manager, message)  # type: ignore[arg-type]
     with capture_logs() as logs, pytest.raises(asyncio.CancelledError):
@@ -134,3 +137,35 @@ def test_a_journal_error_is_logged_again_only_after_a_while_or_when_it_changes(m
     assert not repeated("w2 is damaged")  # another error: at once
     now[0] += deliveries.REPEAT_LOG
     assert not repeated("w2 is damaged")
+
+
+async def test_the_delivery_frees_a_partition_no_process_writes_once_it_is_delivered(tmp_path, monkeypatch):
+    """A partition left by a second worker (the gateway now runs one) keeps its last segment
+    under the cursor-save reclaim; the delivery's watcher deletes it once every sink has it."""
+    from sluiceway.journal import EmbeddedJournal
+    from sluiceway.record import Record, new_id, utcnow
+    from tests.helpers import eventually, make_config, running_gateway
+
+    monkeypatch.setattr(deliveries, "RECLAIM_IDLE_EVERY", 0.0)  # at every refresh
+    cfg = make_config(tmp_path / "d", sinks=[{"type": "sql", "name": "sql", "batch": {"max_age": "10ms"}}])
+    left = EmbeddedJournal(cfg.journal_dir, writer_name="w1")
+    await left.open([])
+    records = [Record(id=new_id(), tenant="acme", stream="usage", source="test", received_at=utcnow(),
+                      payload={"i": i}) for i in range(5)]
+    await left.writer().append([r.encode() for r in records])
+    await left.aclose()
+    w1 = cfg.journal_dir / "partitions" / "w1"
+    assert len(list(w1.glob("*.seg"))) == 1
+    async with running_gateway(cfg) as (gw, _):
+        gw.deliveries.refresh_interval = 0.05
+
+        async def stored() -> bool:
+            return len(await gw.store.query_records("acme", "usage")) == 5
+
+        await eventually(stored)
+
+        async def freed() -> bool:
+            return not list(w1.glob("*.seg"))
+
+        await eventually(freed)
+    assert (w1 / "cursors" / "sql.json").exists()

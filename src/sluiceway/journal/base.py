@@ -162,6 +162,12 @@ class Journal(abc.ABC):
         """Why appends cannot succeed now (for ``/ready``), or None. Default: None."""
         return None
 
+    async def reclaim_idle(self) -> int:
+        """Free what rule-based reclaim at cursor saves cannot: space held by partitions that no
+        process writes any more and every registered consumer has acked to the end. Bytes freed;
+        called now and then by delivery. Default: nothing to do (0)."""
+        return 0
+
     @abc.abstractmethod
     async def cursor(self, partition: str, consumer: str) -> Cursor:
         """A consumer's cursor on any partition (e.g. another process's), as last saved."""

@@ -61,12 +61,23 @@ Invariants
 6. Space is reclaimed after each ``save_cursor``, by whole segments: a segment is deleted when
    its last offset (the next segment's first minus one) is <= min(acked) over the consumers
    registered with ``open`` (a consumer without a cursor file has acked 0; with no registered
-   consumer nothing is deleted). The last segment is never deleted. ``segment_bytes`` is capped
+   consumer nothing is deleted). The last segment is not deleted (but see rule 8). ``segment_bytes`` is capped
    at ``max_bytes / 4`` so a fully acknowledged partition always drops back under the limit.
 7. Offsets are never reused. A cursor can be ahead of the recovered tail only after an OS crash
    (a reader in another process saw frames that were written but not yet synced); the writer
    then continues after the highest acked/pending offset in a new segment, so new data can never
    hide behind an old acknowledgement.
+8. A partition that no process writes any more (``w1`` after going from two workers to one, a
+   partition left by ``when_damaged: continue``, ``salvage``) would keep its last segment for
+   ever under rule 6. So delivery calls ``reclaim_idle`` now and then: for each other process's
+   partition whose registered consumers have all acked its last frame, it takes ``writer.lock``
+   without waiting (held: its writer is alive, nothing is done), follows the partition to its
+   end and, if the last segment ends with its last frame or with zeros (a torn tail is left to
+   the writer's recovery, damage to the repair), deletes every segment before letting the lock
+   go. The directory and its cursor files stay, so a writer that takes the partition again
+   continues after the highest acknowledged offset (rule 7). A writer with a fixed
+   ``writer_name`` waits up to ``LOCK_WAIT`` for its lock; one choosing among ``w0, w1, …``
+   takes the next free name.
 
 When full
 ---------
@@ -75,7 +86,7 @@ on disk the active segment's file is longer by the zeros written ahead (at most
 ``preallocate_bytes``). An append that would take it past ``max_bytes`` raises
 ``JournalFull(retry_after)`` and stores nothing; receivers turn that into 503 + Retry-After. ``full()`` answers the same
 question a little early (when less than min(64 KiB, max_bytes / 16) is left) so a receiver can
-refuse before reading a body. Space comes back only through reclaim (rule 6).
+refuse before reading a body. Space comes back only through reclaim (rules 6 and 8).
 
 Processes
 ---------
@@ -140,6 +151,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import fcntl
 import itertools
 import logging
@@ -167,6 +179,7 @@ FOLLOW_BUDGET = 8 * 1024 * 1024  # bytes verified per follow() of another proces
 COMMIT_BYTES = 8 * 1024 * 1024  # a group commit takes queued appends up to about this size
 SHED_STEP = 4 * 1024 * 1024  # page cache is dropped in steps of at least this (see "Page cache")
 FULL_RETRY_AFTER = 1.0
+LOCK_WAIT = 2.0  # seconds a fixed writer_name waits for its lock (held briefly by a reclaim, rule 8)
 RESCAN_EVERY = 0.25  # seconds between rescans of our own partition (others may reclaim it)
 
 
@@ -706,6 +719,44 @@ class EmbeddedPartition(Partition):
         if self._j.fsync:
             fsync_dir(self.dir)
 
+    async def reclaim_abandoned(self) -> int:
+        """Delete every segment, the last one too, of another process's partition that no process
+        writes now and every registered consumer has acked to its last frame (rule 8); bytes freed."""
+        consumers = self._j.consumers
+        if self._own or self._closed or not consumers or not self._segs:
+            return 0
+        acked = min(self._read_cursor_file(self._cursor_path(c)).acked for c in consumers)
+        if acked < self._last:  # cheap answer first, without the lock
+            return 0
+        try:
+            fd = os.open(self.dir / "writer.lock", os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return 0
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # its writer is alive
+                return 0
+            # No writer now, and none can start before the lock is let go: what is on disk is all.
+            self._follow(budget=None)
+            segs = list(self._segs)
+            if not segs or self._last < segs[-1].first:  # an empty tail: the writer's recovery decides
+                return 0
+            tail = segs[-1]
+            if not await asyncio.to_thread(_rest_is_zeros, tail.path, tail.size):
+                return 0  # a torn or damaged tail: for the writer's recovery (rule 4) or the repair
+            acked = min(self._read_cursor_file(self._cursor_path(c)).acked for c in consumers)
+            if acked < self._last or self._segs != segs or self._segs[-1].size != tail.size:
+                return 0
+            freed = await asyncio.to_thread(_file_bytes, [s.path for s in segs])
+            self._drop(segs)
+            await asyncio.to_thread(self._unlink, [s.path for s in segs])
+        finally:
+            os.close(fd)  # releases the flock, if taken
+        log.info("journal %s: no process writes this partition and every sink has delivered all of it "
+                 "(to offset %d); removed its %d segment(s), %d bytes", self.name, self._last, len(segs), freed)
+        return freed
+
     # -- the rest -----------------------------------------------------------------------------
 
     def stats(self) -> PartitionStats:
@@ -740,6 +791,39 @@ class EmbeddedPartition(Partition):
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
         self._notify()
+
+
+def _lock(fd: int, wait: float) -> bool:
+    """flock(LOCK_EX) without blocking, tried again for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+
+def _rest_is_zeros(path: Path, start: int) -> bool:
+    """True if the file at ``path`` holds only zeros from byte ``start`` (or is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return True
+    try:
+        return all_zeros(fd, start, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
+def _file_bytes(paths: list[Path]) -> int:
+    total = 0
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            total += path.stat().st_size
+    return total
 
 
 class EmbeddedJournal(Journal):
@@ -841,9 +925,8 @@ class EmbeddedJournal(Journal):
             pdir = self.path / "partitions" / name
             makedirs(pdir, self.fsync)
             fd = os.open(pdir / "writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            # A fixed name has no other to go to: wait out a reclaim that holds the lock (rule 8).
+            if not _lock(fd, LOCK_WAIT if base and not skip else 0.0):
                 os.close(fd)
                 continue
             os.ftruncate(fd, 0)
@@ -879,6 +962,17 @@ class EmbeddedJournal(Journal):
 
     def full(self) -> float | None:
         return self._own.full() if self._own is not None else None
+
+    async def reclaim_idle(self) -> int:
+        freed = 0
+        for part in list(self._parts.values()):
+            if part._own:
+                continue
+            try:
+                freed += await part.reclaim_abandoned()
+            except (OSError, JournalError) as exc:  # damage is reported by refresh() and read()
+                log.debug("journal %s: not reclaimed: %s", part.name, exc)
+        return freed
 
     async def cursor(self, partition: str, consumer: str) -> Cursor:
         if not valid_name(partition) or not CONSUMER_RE.match(consumer):

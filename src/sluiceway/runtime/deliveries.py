@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = get_logger("sluiceway.deliveries")
 RESTART_MAX = 30.0  # seconds: the longest wait before restarting a delivery loop that keeps crashing
 REPEAT_LOG = 300.0  # seconds: the same journal error is logged again after this, not at every refresh
+RECLAIM_IDLE_EVERY = 60.0  # seconds between looks for abandoned, fully delivered partitions (Journal.reclaim_idle)
 
 
 def build_sinks(config: "Config", store: "Store") -> list[tuple["Sink", object]]:
@@ -35,12 +36,14 @@ def build_sinks(config: "Config", store: "Store") -> list[tuple["Sink", object]]
 
 class DeliveryManager:
     def __init__(self, config: "Config", journal: "Journal", store: "Store", metrics: "Metrics",
-                 refresh_interval: float = 2.0):
+                 refresh_interval: float = 2.0, reclaim_idle_every: float | None = None):
         self.config = config
         self.journal = journal
         self.store = store
         self.metrics = metrics
         self.refresh_interval = refresh_interval
+        self.reclaim_idle_every = RECLAIM_IDLE_EVERY if reclaim_idle_every is None else reclaim_idle_every
+        self._idle_reclaimed_at: float | None = None  # monotonic; None: not yet (done at the first refresh)
         self.sinks = build_sinks(config, store)
         self.batch_prefix = f"{instance_id(config.data_dir)}-"
         self.deliveries: dict[tuple[str, str], Delivery] = {}
@@ -124,8 +127,18 @@ class DeliveryManager:
                     self.metrics.journal_bytes.labels(part).set(d.partition.stats().bytes)
                 for sink, v in self.lag().items():
                     self.metrics.sink_lag.labels(sink).set(v)
+                await self._reclaim_idle()
             except Exception:  # noqa: BLE001
                 log.exception("delivery watcher failed")
+
+    async def _reclaim_idle(self) -> None:
+        """At the first refresh, then every ``reclaim_idle_every`` seconds: free the space of
+        partitions no process writes any more once they are fully delivered (``Journal.reclaim_idle``)."""
+        now = time.monotonic()
+        if self._idle_reclaimed_at is not None and now - self._idle_reclaimed_at < self.reclaim_idle_every:
+            return
+        self._idle_reclaimed_at = now
+        await self.journal.reclaim_idle()
 
     def _repeated(self, message: str) -> bool:
         """True if this journal error was logged less than ``REPEAT_LOG`` ago (it is refreshed

@@ -47,8 +47,8 @@ class Gateway:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/v1/streams/usage/events"
 
-    def serve(self) -> subprocess.Popen:
-        return spawn(["serve", *self.common, "--port", str(self.port)], self.log)
+    def serve(self, *extra: str) -> subprocess.Popen:
+        return spawn(["serve", *self.common, "--port", str(self.port), *extra], self.log)
 
     def post(self, payload: object) -> None:
         assert httpx.post(self.url, json=payload, headers=self.headers).status_code == 202
@@ -140,5 +140,8 @@ def test_when_damaged_continue_keeps_taking_data_until_the_repair(tmp_path):
         seen = gw.delivered(59)
         assert sorted(i for i in seen if isinstance(i, int)) == [i for i in range(60) if i != lost - 1]
         assert seen.count("during") == 1
+        # w0-1, written while w0 was damaged and no longer taken, is freed once delivered
+        wait_for(gw.log, "journal w0-1: no process writes this partition", proc)
     finally:
         assert stop(proc) == 0
+    assert not list((gw.data / "journal" / "partitions" / "w0-1").glob("*.seg"))

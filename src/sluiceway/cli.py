@@ -11,11 +11,12 @@ import orjson
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sluiceway.cli_options import ConfigOpt, DataDirOpt
 from sluiceway.config import Config, dump_config, load_config
-from sluiceway.errors import ConfigError
+from sluiceway.errors import ConfigError, SluicewayError
 from sluiceway.journal.cli import journal_app
 from sluiceway.sources.collect.cli import files_app
 
@@ -82,6 +83,9 @@ def _serve(cfg: Config) -> None:
     except ConfigError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
+    except SluicewayError as e:  # a known state of the data dir, e.g. a damaged journal or instance id
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     raise typer.Exit(code)
 
 
@@ -161,7 +165,6 @@ def archive(
     try:
         total, summary = _run(go, cfg)
     except ArchiveBusy as e:
-        from rich.markup import escape
 
         err.print(f"[red]error:[/red] {escape(str(e))}; try again when it is done", highlight=False)
         raise typer.Exit(1) from None
@@ -297,7 +300,6 @@ def db_upgrade(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = Da
 def _control(coro_fn, cfg: Config):
     """``_run`` for the control-plane commands: their HTTP errors become a message and an exit
     code (2 for bad input, 1 otherwise), as the admin API would answer them."""
-    from rich.markup import escape
 
     from sluiceway.errors import BadRequest, HTTPError
 

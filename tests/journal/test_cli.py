@@ -66,6 +66,11 @@ def test_offsets_cursors_and_lag_per_partition_and_sink(tmp_path):
     assert "1 partition(s)" in table.stdout
     again = status("--data-dir", str(tmp_path), "--json")  # read-only: nothing moved or reclaimed
     assert json.loads(again.stdout) == row
+    # nothing delivered from this data dir yet: it has no instance id, and status does not make one
+    assert row["instance"] is None and not (tmp_path / "instance-id").exists()
+    instance = instance_id(tmp_path)
+    assert json.loads(status("--data-dir", str(tmp_path), "--json").stdout)["instance"] == instance
+    assert f"1 partition(s) of instance {instance}" in status("--data-dir", str(tmp_path)).stdout
 
 
 def test_a_damaged_partition_is_named_and_the_others_listed(tmp_path):
@@ -106,8 +111,17 @@ def test_jetstream_with_another_gateways_streams(tmp_path, nats_url):
     assert table.exit_code == 0 and f"SLUICE_{theirs}_w0" in table.stdout and "Other gateways'" in table.stdout
 
 
+def test_jetstream_without_an_instance_id_says_so_and_creates_nothing(tmp_path):
+    config = tmp_path / "sluice.yaml"  # the server is not even asked: the streams are named by the id
+    config.write_text("journal:\n  engine: jetstream\n  jetstream:\n    url: nats://127.0.0.1:1\n    timeout: 1\n")
+    r = status("-c", str(config), "--data-dir", str(tmp_path / "data"))
+    assert r.exit_code == 0 and "no journal for" in r.stdout and "no instance-id" in r.stdout
+    assert not (tmp_path / "data").exists()
+
+
 def test_an_unreachable_jetstream_server_is_exit_1(tmp_path):
     config = tmp_path / "sluice.yaml"
     config.write_text("journal:\n  engine: jetstream\n  jetstream:\n    url: nats://127.0.0.1:1\n    timeout: 1\n")
+    instance_id(tmp_path)  # a data dir a gateway has run on
     r = status("-c", str(config), "--data-dir", str(tmp_path))
     assert r.exit_code == 1 and "cannot open the journal" in r.stderr

@@ -34,7 +34,7 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
     another gateway's journal on the server, with ``"sinks": None`` (not this gateway's)."""
     from sluiceway.errors import JournalError
     from sluiceway.journal import build_journal
-    from sluiceway.runtime.instance import instance_id
+    from sluiceway.runtime.instance import existing_instance_id
 
     journal = build_journal(cfg, writer=False, writer_name=None)
     errors: list[str] = []
@@ -54,7 +54,7 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
             errors.append(str(e))
             parts = journal.partitions()
         rows = []
-        instance = instance_id(cfg.data_dir)
+        instance = existing_instance_id(cfg.data_dir)  # status writes nothing, not even a new id
         for part in parts:
             st = part.stats()
             sinks = {}
@@ -110,6 +110,10 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object p
         if not as_json:
             cli.out.print(f"no journal in {cfg.journal_dir} yet: nothing was accepted there")
         return
+    if cfg.journal.engine == "jetstream" and not (cfg.data_dir / "instance-id").exists():
+        if not as_json:  # its streams are named by the id, made when the gateway first starts
+            cli.out.print(f"no journal for {cfg.data_dir} yet: it has no instance-id, so nothing was accepted there")
+        return
     try:
         rows, errors = asyncio.run(journal_status(cfg))
     except Exception as e:  # noqa: BLE001 - e.g. the NATS server cannot be reached
@@ -149,7 +153,7 @@ def _print(console, rows: list[dict[str, Any]]) -> None:
             sinks.add_row(r["partition"], sink, str(c["acked"]), flight, f"{c['lag']:,}", c["oldest_waiting"] or "")
             totals[sink] = totals.get(sink, 0) + c["lag"]
     console.print(parts)
-    instance = f" of instance {own[0]['instance']}" if own else ""
+    instance = f" of instance {own[0]['instance']}" if own and own[0]["instance"] else ""
     console.print(f"{len(own)} partition(s){instance}, {sum(r['bytes'] for r in own):,} bytes", highlight=False)
     if totals:
         console.print(sinks)

@@ -8,6 +8,10 @@ appended to and closed. ``JournalCorrupt`` (damage it must not repair silently) 
 that is not exactly what was written at its offset, or an append that does not read back.
 After a ``JournalCorrupt`` the journal is repaired (``journal.repair``, as ``sluice journal
 repair`` does) and checked again: now it must open, read back correctly and take the append.
+On another copy of the damaged journal a delivery process reads what it can through both
+cursors, acks it and frees idle partitions (rule 8): if it deleted the partition's segments,
+no good frame they held may lie beyond what both cursors acked, and a writer that takes the
+partition again must go on after every offset used.
 
     pip install -e '.[fuzz]'
     python fuzz/journal_files.py fuzz/corpus/journal_files -max_len=512 -timeout=20 -max_total_time=300
@@ -27,9 +31,10 @@ with atheris.instrument_imports():
     from sluiceway.errors import JournalCorrupt, JournalError
     from sluiceway.journal import Cursor, EmbeddedJournal
     from sluiceway.journal.repair import repair
+    from sluiceway.journal.segment import find_runs
 
 ROOT = Path(tempfile.mkdtemp(prefix="sluice-fuzz-journal-"))
-TEMPLATE, WORK = ROOT / "template", ROOT / "work"
+TEMPLATE, WORK, IDLE = ROOT / "template", ROOT / "work", ROOT / "idle"
 OPTIONS = {"segment_bytes": 1024, "fsync": False, "preallocate_bytes": 512}
 CONSUMERS = ["a", "b"]
 ITEMS = {i: b"item-%05d-" % i + b"x" * (i % 37) for i in range(1, 61)}  # offset -> data
@@ -72,6 +77,49 @@ async def check(repaired: bool = False) -> None:
     await check(repaired=True)
 
 
+async def check_reclaim_idle() -> None:
+    shutil.rmtree(IDLE, ignore_errors=True)
+    shutil.copytree(WORK, IDLE)
+    segs = sorted((IDLE / "partitions" / "w0").glob("*.seg"))
+    good: set[int] = set()  # offsets of every frame with a good crc in the files, damaged or not
+    for seg in segs:
+        for run in find_runs(seg.read_bytes(), int(seg.stem), None):
+            good.update(range(run.first, run.last + 1))
+    acked: dict[str, int] = {}
+    delivery = EmbeddedJournal(IDLE, writer=False, **OPTIONS)
+    try:
+        await delivery.open(CONSUMERS)
+        for part in delivery.partitions():
+            for consumer in CONSUMERS:
+                after = (await part.load_cursor(consumer)).acked
+                try:
+                    while entries := await part.read(after, 7, 1 << 20):
+                        after = entries[-1].offset
+                except JournalError:  # the damage: delivered up to it
+                    pass
+                await part.save_cursor(consumer, Cursor(acked=after))
+                acked[consumer] = after
+        freed = await delivery.reclaim_idle()
+    except JournalError:
+        return
+    finally:
+        await delivery.aclose()
+    if not freed:
+        return
+    assert not list((IDLE / "partitions" / "w0").glob("*.seg")), "freed, yet segments are left"
+    floor = min(acked.values())
+    assert all(off <= floor for off in good), ("rule 8 deleted frames not acked", floor, sorted(good)[-5:])
+    writer = EmbeddedJournal(IDLE, **OPTIONS)
+    try:
+        await writer.open(CONSUMERS)
+        first, _ = await writer.writer().append([b"new"])
+        assert first > max(good | set(acked.values()) | {0}), ("an offset used again", first)
+    except JournalError:
+        return
+    finally:
+        await writer.aclose()
+
+
 def test_one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     shutil.rmtree(WORK, ignore_errors=True)
@@ -93,6 +141,7 @@ def test_one_input(data: bytes) -> None:
         else:  # append
             with open(target, "ab") as f:
                 f.write(fdp.ConsumeBytes(fdp.ConsumeIntInRange(1, 64)))
+    asyncio.run(check_reclaim_idle())
     asyncio.run(check())
 
 

@@ -267,6 +267,57 @@ def test_find_runs_skips_garbage_between_frames():
     assert find_runs(data, 6, 20)[0].first == 6  # offsets below lo are not taken
 
 
+def slow_find_runs(data: bytes, lo: int, hi: int | None) -> list[tuple[int, int, int, int]]:
+    """The plain definition of ``find_runs``: every byte tried as a frame's start."""
+    from sluiceway.journal.segment import HDR, MAX_FRAME, _crc32
+
+    runs: list[list[int]] = []
+    expected, pos = lo, 0
+    while pos + HDR <= len(data):
+        length, crc, off = HEADER.unpack_from(data, pos)
+        end = pos + HDR + length
+        top = hi if hi is not None else expected + (len(data) - pos) // HDR
+        if length <= MAX_FRAME and end <= len(data) and expected <= off <= top and _crc32(data[pos + 8:end]) == crc:
+            if runs and runs[-1][3] == pos and runs[-1][1] + 1 == off:
+                runs[-1][1], runs[-1][3] = off, end
+            else:
+                runs.append([off, off, pos, end])
+            expected, pos = off + 1, end
+        else:
+            pos += 1
+    return [tuple(r) for r in runs]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_find_runs_finds_what_trying_every_byte_finds(seed):
+    """The skips over zeros and to the next possible offset field find the same runs as trying
+    every byte, in garbage full of zero runs and of the four zero bytes a low offset has."""
+    import random
+
+    from sluiceway.journal.segment import _crc32
+
+    rnd = random.Random(seed)
+    first = rnd.choice([1, 7, 300, (1 << 32) - 40, 1 << 40])
+    hi = rnd.choice([None, first + 200])
+
+    def junk() -> bytes:
+        pieces = [rnd.randbytes(rnd.randrange(0, 40)), bytes(rnd.randrange(0, 30)), b"\0\0\0\0",
+                  rnd.randbytes(3) + bytes(5), HEADER.pack(rnd.randrange(0, 50), 0, first + rnd.randrange(0, 60))]
+        return b"".join(rnd.choice(pieces) for _ in range(rnd.randrange(0, 6)))
+
+    data, off = b"", first
+    for _ in range(rnd.randrange(1, 40)):
+        payload = rnd.randbytes(rnd.randrange(0, 30))
+        frame = HEADER.pack(len(payload), _crc32(off.to_bytes(8, "little") + payload), off) + payload
+        if rnd.random() < 0.2:  # a damaged frame: one byte changed
+            at = rnd.randrange(len(frame))
+            frame = frame[:at] + bytes([frame[at] ^ 0x5A]) + frame[at + 1:]
+        data += frame + (junk() if rnd.random() < 0.4 else b"")
+        off += rnd.choice([1, 1, 1, 2, 5])
+    got = [(r.first, r.last, r.start, r.end) for r in find_runs(data, first, hi)]
+    assert got == slow_find_runs(data, first, hi)
+
+
 runner = CliRunner()
 
 

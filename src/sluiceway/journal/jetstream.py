@@ -20,7 +20,10 @@ Durability
 the message is in its stream store). Whether that store has reached the disk is the server's
 setting: JetStream syncs its files every ``sync_interval`` (2 minutes by default), so for the
 gateway's promise — accepted means on disk — run the server with ``sync_interval: always``, or
-with replicas on separate machines (docs/operations.md). The gateway cannot check that setting.
+with replicas on separate machines (docs/operations.md). The NATS protocol does not tell a
+client that setting; the server's HTTP monitoring does: given ``monitor_url``, a process that
+writes or delivers reads ``/varz`` as it opens and refuses a server whose JetStream does not
+sync every write (``sync_problem``), unless the streams have 3 replicas or more.
 
 Appends are committed as JetStream **atomic batches** (server 2.12 or later; the streams have
 ``allow_atomic``): the messages of a batch carry ``Nats-Batch-Id`` and ``Nats-Batch-Sequence``,
@@ -320,6 +323,39 @@ class JetStreamPartition(Partition):
         self._queue.clear()
 
 
+def sync_problem(varz: dict[str, Any], replicas: int) -> str | None:
+    """What keeps a server, as its ``/varz`` describes it, from the gateway's promise (accepted
+    means on disk), or None. Streams on 3 or more servers do not need every write synced."""
+    js = varz.get("jetstream") or {}
+    config = js.get("config") if isinstance(js, dict) else None
+    if not isinstance(config, dict):
+        return "it does not run JetStream"
+    if config.get("sync_always") or replicas >= 3:
+        return None
+    interval = config.get("sync_interval")
+    every = f"every {interval / 1e9:g}s" if isinstance(interval, (int, float)) and interval > 0 else "now and then"
+    return (f"it syncs its JetStream store to disk only {every} (sync_interval), so a power cut could lose "
+            "records the gateway had accepted")
+
+
+def check_server_syncs(monitor_url: str, timeout: float, replicas: int) -> None:
+    """Read the server's ``/varz`` (blocking) and raise ``JournalError`` naming the problem."""
+    import urllib.request
+
+    url = monitor_url.rstrip("/") + "/varz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            varz = orjson.loads(answer.read())
+    except (OSError, ValueError) as e:
+        raise JournalError(f"cannot read the NATS server's monitoring at {url} (journal.jetstream.monitor_url): "
+                           f"{type(e).__name__}: {e}") from None
+    problem = sync_problem(varz if isinstance(varz, dict) else {}, replicas)
+    if problem:
+        raise JournalError(f"the NATS server whose monitoring is {monitor_url} will not do: {problem}. Set "
+                           "`sync_interval: always` in the jetstream block of its configuration (or use "
+                           "replicas: 3), or remove journal.jetstream.monitor_url to start without this check")
+
+
 class JetStreamJournal(Journal):
     """``url``: the NATS server(s), comma-separated; ``instance``: this gateway's id (stream
     names); ``max_bytes``: each partition's limit; ``user``/``password`` or ``token``: optional
@@ -327,7 +363,7 @@ class JetStreamJournal(Journal):
 
     def __init__(self, url: str, *, instance: str, max_bytes: int, stream_prefix: str = "SLUICE",
                  subject_prefix: str = "sluice", replicas: int = 1, timeout: float = 10.0,
-                 user: str | None = None, password: str | None = None, token: str | None = None,
+                 monitor_url: str | None = None, user: str | None = None, password: str | None = None, token: str | None = None,
                  writer: bool = True, writer_name: str | None = None, poll_interval: float = 0.05) -> None:
         self.url = url
         self.instance = instance
@@ -337,6 +373,7 @@ class JetStreamJournal(Journal):
         self.subject_prefix = f"{subject_prefix}.{instance}."
         self.replicas = replicas
         self.timeout = timeout
+        self.monitor_url = monitor_url
         self._auth = {k: v for k, v in (("user", user), ("password", password), ("token", token)) if v}
         self.is_writer = writer
         self.writer_name = writer_name or "w0"
@@ -384,6 +421,8 @@ class JetStreamJournal(Journal):
         if bad:
             raise JournalError(f"invalid consumer name {bad[0]!r}")
         self.consumers = list(consumers)
+        if self.monitor_url and (self.is_writer or consumers):  # not for `journal status`: it only looks
+            await asyncio.to_thread(check_server_syncs, self.monitor_url, self.timeout, self.replicas)
         servers = [s.strip() for s in self.url.split(",") if s.strip()]
         try:
             # Reconnects go on for ever once connected; the first connect gives up after ``timeout``.

@@ -107,6 +107,26 @@ def test_deadletters_list_by_status(tmp_path):
     assert r.exit_code == 2 and "dead, retry, sending" in r.output
 
 
+def test_deadletters_retry_names_queued_sinks_the_configuration_lacks(tmp_path):
+    from sluiceway.store import Store
+
+    async def fill():
+        store = Store.from_url(f"sqlite:///{tmp_path / 'sluice.db'}")
+        await store.open()
+        try:
+            for offset, sink in enumerate(("sql", "old-s3", "old-s3"), 1):
+                await store.add_dead_letters(sink, [("w0", offset, None, b"{}")], "refused")
+        finally:
+            await store.aclose()
+
+    asyncio.run(fill())
+    r = runner.invoke(app, ["deadletters", "retry", "--sink", "sql", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0 and "1 dead letter(s) queued" in r.stdout and "note:" not in r.stderr
+    r = runner.invoke(app, ["deadletters", "retry", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0 and "2 dead letter(s) queued" in r.stdout
+    assert "wait until a gateway runs with them again: old-s3 (2)" in r.stderr
+
+
 def test_module_entry_point_help():
     r = subprocess.run([sys.executable, "-m", "sluiceway.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "serve" in r.stdout

@@ -281,8 +281,18 @@ def deadletters_retry(sink: Optional[str] = typer.Option(None, help="Only this s
                       config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
     """Re-queue dead letters; the running gateway (or the next start) re-sends them to their sink."""
     cfg = _load(config, data_dir=data_dir)
-    n = _run(lambda st: st.request_retry(sink=sink, ids=ids or None), cfg)
+
+    async def queue(st):
+        return await st.request_retry(sink=sink, ids=ids or None), await st.sinks_with_dead_letters("retry")
+
+    n, waiting = _run(queue, cfg)
     out.print(f"{n} dead letter(s) queued for retry")
+    configured = {s.name for s in cfg.sinks}
+    absent = {name: k for name, k in sorted(waiting.items()) if name not in configured}
+    if absent:  # only a gateway with that sink sends them (docs/operations.md, Failures and dead letters)
+        names = ", ".join(f"{name} ({k})" for name, k in absent.items())
+        err.print(f"note: dead letters queued for sink(s) this configuration does not have wait until a gateway "
+                  f"runs with them again: {names}", highlight=False, markup=False, soft_wrap=True)
 
 
 @db_app.command("upgrade")

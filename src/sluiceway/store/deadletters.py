@@ -115,6 +115,15 @@ class DeadLettersMixin(StoreBase):
         async with self.engine.connect() as conn:
             return [_row(r) for r in (await conn.execute(q)).mappings()]
 
+    async def sinks_with_dead_letters(self, status: str | None = None) -> dict[str, int]:
+        """How many dead letters (in ``status``, or any) each sink has."""
+        t = dead_letters
+        q = sa.select(t.c.sink, sa.func.count()).group_by(t.c.sink)
+        if status is not None:
+            q = q.where(t.c.status == status)
+        async with self.engine.connect() as conn:
+            return {sink: int(n) for sink, n in await conn.execute(q)}
+
     async def count_dead_letters(self, sink: str | None = None, status: str | None = None) -> int:
         t = dead_letters
         q = sa.select(sa.func.count()).select_from(t)

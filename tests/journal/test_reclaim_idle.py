@@ -159,3 +159,50 @@ async def test_a_chosen_name_moves_on_when_its_lock_is_held(tmp_path):
         await j.aclose()
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_writers_coming_and_going_beside_a_delivery_that_frees_idle_partitions(tmp_path, seed):
+    """Rounds of: a writer takes the partition (recovering what the last one left, a torn write
+    included), appends and stops; the delivery reads and acks some or all of it, and frees the
+    partition when it can. Every record is delivered exactly once, in order, and offsets only
+    ever grow (rule 7), however the rounds fall."""
+    import random
+
+    rnd = random.Random(seed)
+    delivery = await opened(tmp_path, consumers=("a",), writer=False, poll_interval=0.01)
+    written: list[tuple[int, bytes]] = []
+    delivered: list[tuple[int, bytes]] = []
+    acked, freed = 0, 0
+    for round_ in range(25):
+        w = await opened(tmp_path, consumers=(), writer_name="w1", segment_bytes=256,
+                         preallocate_bytes=rnd.choice([0, 64]))
+        for k in range(rnd.randrange(0, 6)):
+            data = b"r%d-%d" % (round_, k)
+            first, _ = await w.writer().append([data])
+            assert not written or first > written[-1][0]
+            written.append((first, data))
+        await w.aclose()
+        if rnd.random() < 0.3:  # a write the crash cut short: never acknowledged
+            seg = segments(tmp_path, "w1")
+            if seg:
+                with seg[-1].open("r+b") as f:
+                    f.seek(0, 2)
+                    f.write(b"\x05\x00\x00\x00torn")
+        if not delivery.partitions():
+            await delivery.refresh()
+        for part in delivery.partitions():
+            assert await part.wait(acked, 0) == (bool(written) and written[-1][0] > acked)
+            got = await read_all(part, after=acked)
+            if got and rnd.random() < 0.3:
+                got = got[:rnd.randrange(len(got))]  # delivered only in part this time
+            delivered += [(e.offset, e.data) for e in got]
+            if got:
+                acked = got[-1].offset
+                await part.save_cursor("a", Cursor(acked=acked))
+        freed += await delivery.reclaim_idle() > 0
+    for part in delivery.partitions():
+        delivered += [(e.offset, e.data) for e in await read_all(part, after=acked)]
+    assert delivered == written
+    assert freed  # the rounds did free the partition at least once
+    await delivery.aclose()

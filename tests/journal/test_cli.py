@@ -71,6 +71,10 @@ def test_offsets_cursors_and_lag_per_partition_and_sink(tmp_path):
     instance = instance_id(tmp_path)
     assert json.loads(status("--data-dir", str(tmp_path), "--json").stdout)["instance"] == instance
     assert f"1 partition(s) of instance {instance}" in status("--data-dir", str(tmp_path)).stdout
+    (tmp_path / "instance-id").write_text("BAD ID\n")  # damaged: the journal is shown, the file named
+    damaged = status("--data-dir", str(tmp_path), "--json")
+    assert damaged.exit_code == 1 and "instance-id holds 'BAD ID'" in damaged.stderr
+    assert json.loads(damaged.stdout) == {**row, "instance": None}
 
 
 def test_a_damaged_partition_is_named_and_the_others_listed(tmp_path):

@@ -34,7 +34,7 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
     another gateway's journal on the server, with ``"sinks": None`` (not this gateway's)."""
     from sluiceway.errors import JournalError
     from sluiceway.journal import build_journal
-    from sluiceway.runtime.instance import existing_instance_id
+    from sluiceway.runtime.instance import InstanceIdError, existing_instance_id
 
     journal = build_journal(cfg, writer=False, writer_name=None)
     errors: list[str] = []
@@ -54,7 +54,11 @@ async def journal_status(cfg: "Config") -> tuple[list[dict[str, Any]], list[str]
             errors.append(str(e))
             parts = journal.partitions()
         rows = []
-        instance = existing_instance_id(cfg.data_dir)  # status writes nothing, not even a new id
+        try:
+            instance = existing_instance_id(cfg.data_dir)  # status writes nothing, not even a new id
+        except InstanceIdError as e:  # the journal can still be shown; the damage is named
+            instance = None
+            errors.append(str(e))
         for part in parts:
             st = part.stats()
             sinks = {}
@@ -130,7 +134,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object p
                  f"{sum(f.stat().st_size for f in kept):,} bytes: damaged journal files and cut frames, "
                  "kept for inspection (docs/operations.md, Damaged journal files)")
     for e in errors:
-        cli.err.print(f"error: {e}", highlight=False, markup=False)
+        cli.err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
     if errors:
         raise typer.Exit(1)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["copy_atomic", "exclusive_lock", "fsync_dir", "makedirs", "remove_staging", "staging_path", "write_atomic"]
+__all__ = ["copy_atomic", "exclusive_lock", "file_size", "fsync_dir", "makedirs", "remove_staging", "staging_path", "write_atomic"]
 
 COPY_CHUNK = 1024 * 1024
 
@@ -40,6 +40,14 @@ def makedirs(path: Path, sync: bool = True) -> None:
         return
     if sync:
         fsync_dir(path.parent)
+
+
+def file_size(path: Path) -> int:
+    """The size of the file at ``path``; 0 if there is none (e.g. removed meanwhile)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 @contextmanager

@@ -42,7 +42,7 @@ from pathlib import Path
 import orjson
 
 from ..errors import JournalCorrupt, JournalError
-from ..fsutil import exclusive_lock, fsync_dir, makedirs, write_atomic
+from ..fsutil import exclusive_lock, file_size, fsync_dir, makedirs, write_atomic
 from ..record import valid_name
 from .base import Cursor
 from .embedded import EmbeddedPartition
@@ -178,7 +178,7 @@ def repair(journal_dir: Path, data_dir: Path, *, consumers: Sequence[str] = (), 
                                     "first (what is reported below does not count it)")
         plan = [(pdir, segment_firsts(pdir)) for pdir in parts]
         if total is not None:
-            total(sum(_size(pdir / segment_name(f)) for pdir, firsts in plan for f in firsts))
+            total(sum(file_size(pdir / segment_name(f)) for pdir, firsts in plan for f in firsts))
         for pdir, firsts in plan:
             damaged = _check_partition(pdir, firsts, report, progress, keep_tail)
             report.damaged += damaged
@@ -189,19 +189,12 @@ def repair(journal_dir: Path, data_dir: Path, *, consumers: Sequence[str] = (), 
     return report
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
 def _check_partition(pdir: Path, firsts: list[int], report: Report, progress: Progress | None,
                      keep_tail: bool) -> list[DamagedSegment]:
     damaged: list[DamagedSegment] = []
     for i, first in enumerate(firsts):
         path = pdir / segment_name(first)
-        size = _size(path)
+        size = file_size(path)
         last_file = i == len(firsts) - 1
         found = check_segment(path, first)
         report.segments_checked += 1

@@ -36,13 +36,13 @@ def build_sinks(config: "Config", store: "Store") -> list[tuple["Sink", object]]
 
 class DeliveryManager:
     def __init__(self, config: "Config", journal: "Journal", store: "Store", metrics: "Metrics",
-                 refresh_interval: float = 2.0, reclaim_idle_every: float | None = None):
+                 refresh_interval: float = 2.0):
         self.config = config
         self.journal = journal
         self.store = store
         self.metrics = metrics
         self.refresh_interval = refresh_interval
-        self.reclaim_idle_every = RECLAIM_IDLE_EVERY if reclaim_idle_every is None else reclaim_idle_every
+        self.reclaim_idle_every = RECLAIM_IDLE_EVERY
         self._idle_reclaimed_at: float | None = None  # monotonic; None: not yet (done at the first refresh)
         self.sinks = build_sinks(config, store)
         self.batch_prefix = f"{instance_id(config.data_dir)}-"
